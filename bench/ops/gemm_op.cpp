@@ -1,0 +1,173 @@
+// GEMM in the harness: descriptor "gemm:m<M>n<N>k<K>:<dtype>[:cache=cold]", the kernel implementations
+// from kernels/gemm plus library peers (bench/ops/gemm_peers.hpp), integer-valued data so the
+// verification is exact for every summation order.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "backends/topology.hpp"
+#include "bench/op.hpp"
+#include "bench/ops/gemm_peers.hpp"
+#include "kernels/gemm/gemm.hpp"
+
+namespace infermark {
+namespace {
+
+// Verification budget: the reference recomputes at most this many FLOPs (a deterministic row sample).
+constexpr double kVerifyFlops = 4e8;
+
+gemm_desc to_gemm(const descriptor& d) {
+  return gemm_desc{d.at("m"), d.at("n"), d.at("k"), d.dt};
+}
+
+// Number of weight copies so that cycling through them touches >= 4x the last-level cache.
+int cold_sets(std::uint64_t weight_bytes) {
+  const std::uint64_t llc = host_topology().llc_total_bytes();
+  const std::uint64_t target = 4 * (llc != 0 ? llc : (64ull << 20));
+  return static_cast<int>(std::max<std::uint64_t>(1, (target + weight_bytes - 1) / weight_bytes));
+}
+
+void fill_integers(float* p, std::int64_t n, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> dist(-3, 3);
+  for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(dist(rng));
+}
+
+class gemm_case final : public kernel_case {
+ public:
+  gemm_case(const descriptor& d, const gemm_impl* impl, std::unique_ptr<gemm_peer> peer, std::uint64_t seed)
+      : d_(to_gemm(d)), impl_(impl), peer_(std::move(peer)) {
+    std::mt19937_64 rng(seed);
+    src_.resize(static_cast<std::size_t>(d_.m * d_.k));
+    wei_.resize(static_cast<std::size_t>(d_.n * d_.k));
+    dst_.assign(static_cast<std::size_t>(d_.m * d_.n), std::numeric_limits<float>::quiet_NaN());
+    fill_integers(src_.data(), d_.m * d_.k, rng);
+    fill_integers(wei_.data(), d_.n * d_.k, rng);
+    const int sets = d.option("cache") == "cold" ? cold_sets(wei_.size() * sizeof(float)) : 1;
+    if (peer_) {
+      peer_->prepare(d_, wei_.data(), sets);
+    } else {
+      packed_.resize(static_cast<std::size_t>(sets));
+      for (auto& p : packed_) {
+        p.resize(impl_->packed_bytes(d_));
+        impl_->pack(d_, wei_.data(), p.data());
+      }
+    }
+  }
+
+  std::string impl_name() const override { return peer_ ? std::string(peer_->name()) : std::string(impl_->name); }
+  work_model work() const override { return gemm_work(d_); }
+  bool uses_backend() const override { return peer_ == nullptr; }
+
+  void run(const backend& be) override {
+    if (peer_) {
+      peer_->run(be.threads(), src_.data(), dst_.data());
+      return;
+    }
+    const gemm_args args{src_.data(), packed_[set_].data(), dst_.data()};
+    be.parallel([&](int ithr, int nthr) { impl_->execute(d_, args, ithr, nthr); });
+    set_ = (set_ + 1) % packed_.size();
+  }
+
+  verdict verify(const backend& be) override {
+    // Rows to check: all when affordable, else an evenly spaced sample including the first and last.
+    const double row_flops = 2.0 * static_cast<double>(d_.n) * static_cast<double>(d_.k);
+    const std::int64_t rows = std::clamp<std::int64_t>(static_cast<std::int64_t>(kVerifyFlops / row_flops), 2, d_.m);
+    std::vector<std::int64_t> picked;
+    for (std::int64_t r = 0; r < rows; ++r)
+      picked.push_back(rows == 1 ? 0 : r * (d_.m - 1) / (rows - 1));
+    picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+    gemm_desc sub = d_;
+    sub.m = static_cast<std::int64_t>(picked.size());
+    std::vector<float> sub_src(static_cast<std::size_t>(sub.m * d_.k)), sub_dst(static_cast<std::size_t>(sub.m * d_.n));
+    for (std::size_t r = 0; r < picked.size(); ++r)
+      std::memcpy(&sub_src[r * d_.k], &src_[picked[r] * d_.k], d_.k * sizeof(float));
+    const gemm_impl& ref = gemm_reference();
+    std::vector<std::byte> ref_packed(ref.packed_bytes(sub));
+    ref.pack(sub, wei_.data(), ref_packed.data());
+    const gemm_args args{sub_src.data(), ref_packed.data(), sub_dst.data()};
+    be.parallel([&](int ithr, int nthr) { ref.execute(sub, args, ithr, nthr); });
+
+    verdict v;
+    std::int64_t mismatches = 0;
+    std::string first_bad;
+    for (std::size_t r = 0; r < picked.size(); ++r)
+      for (std::int64_t j = 0; j < d_.n; ++j) {
+        const float got = dst_[picked[r] * d_.n + j], want = sub_dst[r * d_.n + j];
+        const double err = std::fabs(static_cast<double>(got) - want);
+        if (!(got == want)) {  // integer data: every summation order is exact, so demand equality
+          if (mismatches++ == 0)
+            first_bad = fmt::format("dst[{}][{}] = {} but reference = {}", picked[r], j, got, want);
+        }
+        if (std::isnan(err) || err > v.max_abs_err) v.max_abs_err = std::isnan(err) ? INFINITY : err;
+        ++v.checked;
+      }
+    v.ok = mismatches == 0;
+    v.detail = v.ok ? fmt::format("exact match on integer-valued data, {} of {} rows ({} elements) checked",
+                                  picked.size(), d_.m, v.checked)
+                    : fmt::format("{} of {} checked elements differ; first: {}", mismatches, v.checked, first_bad);
+    return v;
+  }
+
+ private:
+  gemm_desc d_;
+  const gemm_impl* impl_ = nullptr;
+  std::unique_ptr<gemm_peer> peer_;
+  std::vector<float> src_, wei_, dst_;
+  std::vector<std::vector<std::byte>> packed_;
+  std::size_t set_ = 0;
+};
+
+std::vector<impl_choice> gemm_choices(const descriptor& d) {
+  const gemm_desc g = to_gemm(d);
+  std::vector<impl_choice> out;
+  const auto impls = gemm_impls();
+  for (std::size_t i = 0; i + 1 < impls.size(); ++i) out.push_back({std::string(impls[i].name), impls[i].check(g).value_or("")});
+  for (const auto& p : gemm_peer_choices(g)) out.push_back(p);
+  const auto& ref = impls.back();
+  out.push_back({std::string(ref.name), ref.check(g).value_or("")});
+  return out;
+}
+
+}  // namespace
+
+op_def make_gemm_op() {
+  op_def op;
+  op.spec = descriptor_spec{
+      "gemm",
+      "dst[m][n] = src[m][k] x wei[n][k]^T with pre-packed weights",
+      {{"m", "rows of src/dst (tokens)"}, {"n", "output channels"}, {"k", "input channels"}},
+      {dtype::fp32, dtype::bf16, dtype::int8, dtype::fp8},
+      {{"cache", "hot: one weight copy; cold: weights rotated over >= 4x the last-level cache", {"hot", "cold"}, "hot"}}};
+  op.implementations = gemm_choices;
+  op.footprint_bytes = [](const descriptor& d) {
+    const gemm_desc g = to_gemm(d);
+    const std::uint64_t wbytes = static_cast<std::uint64_t>(g.n * g.k) * 4;
+    const int sets = d.option("cache") == "cold" ? cold_sets(wbytes) : 1;
+    return static_cast<std::uint64_t>(g.m * g.k + g.m * g.n) * 4 + wbytes * (1 + sets);
+  };
+  op.make = [](const descriptor& d, const std::string& impl, std::uint64_t seed) -> std::unique_ptr<kernel_case> {
+    const gemm_desc g = to_gemm(d);
+    std::string refusals;
+    for (const auto& c : gemm_choices(d)) {
+      if (!impl.empty() && c.name != impl) continue;
+      if (!c.refusal.empty()) {
+        refusals += fmt::format("\n  {}: {}", c.name, c.refusal);
+        continue;
+      }
+      if (auto peer = make_gemm_peer(c.name, g)) return std::make_unique<gemm_case>(d, nullptr, std::move(peer), seed);
+      for (const auto& k : gemm_impls())
+        if (k.name == c.name) return std::make_unique<gemm_case>(d, &k, nullptr, seed);
+    }
+    if (refusals.empty()) {
+      std::string names;
+      for (const auto& c : gemm_choices(d)) names += (names.empty() ? "" : ", ") + c.name;
+      throw unsupported_error(fmt::format("{}: no implementation named '{}'; valid choices: {}", to_string(d), impl, names));
+    }
+    throw unsupported_error(fmt::format("{}: no implementation accepts it:{}", to_string(d), refusals));
+  };
+  return op;
+}
+
+}  // namespace infermark

@@ -1,0 +1,28 @@
+// Results files: Google Benchmark's JSON format (so libbenchmark-tools' compare.py reads them unchanged)
+// with infermark's context and per-entry fields added. Written atomically.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace infermark {
+
+// Build facts: version, git revision, compiler, flags, build type, sanitizer.
+nlohmann::json build_info();
+
+// Throws std::invalid_argument naming the path when `path` cannot be created or written (its directory
+// is missing or not writable, or it is a directory). Leaves nothing behind.
+void check_writable(const std::filesystem::path& path);
+
+// Writes `j` to a temporary file beside `path`, flushes it to disk and renames it over `path`, so a
+// reader (or a Ctrl-C) never sees a half-written file. Throws std::runtime_error naming the path.
+void write_json_atomically(const std::filesystem::path& path, const nlohmann::json& j);
+
+// Reads a results file; throws std::runtime_error naming the file and what is wrong.
+nlohmann::json read_json_file(const std::filesystem::path& path);
+
+// The default results directory: $INFERMARK_RESULTS_DIR, else <source tree>/results.
+std::filesystem::path default_results_dir();
+
+}  // namespace infermark
