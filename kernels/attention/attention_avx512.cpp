@@ -1,0 +1,131 @@
+// AVX-512 instantiation of the attention framework: 16-lane fp32, 16-accumulator Q.K^T tile reduced by
+// one transpose-add tree, exp2 through vscalefps (exact 0 for masked scores), conversions of bf16 /
+// int8 / fp8 e4m3 cache rows to fp32 in registers.
+// GCC 12 flags the _mm512_undefined_*() inside its own intrinsics headers as uninitialized (false positive).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "kernels/attention/attention_core.hpp"
+#include "kernels/attention/attention_isa.hpp"
+
+namespace infermark::attn_isa {
+namespace {
+
+struct avx512_simd {
+  using vf = __m512;
+  static constexpr int W = 16, kAcc = 16, kNV = 4;
+  static vf zero() { return _mm512_setzero_ps(); }
+  static vf load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+  static vf set1(float x) { return _mm512_set1_ps(x); }
+  static vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+
+  // out[j] = horizontal sum of v[j], j < 16: pairwise unpack/add inside 128-bit lanes, then across lanes.
+  static void reduce(const vf* v, float* out) {
+    __m512 t[8], u[4];
+    for (int i = 0; i < 8; ++i)
+      t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; ++i) {
+      const __m512d a = _mm512_castps_pd(t[2 * i]), b = _mm512_castps_pd(t[2 * i + 1]);
+      u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    const __m512 x01 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xdd));
+    const __m512 x23 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xdd));
+    _mm512_store_ps(out, _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, 0x88), _mm512_shuffle_f32x4(x01, x23, 0xdd)));
+  }
+
+  // 2^x for x <= 0 (or NaN): degree-7 polynomial on [-0.5, 0.5] (rel. error ~5e-9 before rounding),
+  // scaled by 2^n; x = -inf clamps to -200 whose 2^-200 flushes to exactly 0.
+  static vf exp2(vf x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-200.0f), x);  // NaN in x is kept (second operand wins)
+    const vf n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vf f = _mm512_sub_ps(x, n);
+    vf p = _mm512_set1_ps(1.525273380405984e-05f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.5403530393381608e-04f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471805599453e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+  }
+  static float row_max(const float* s) {
+    __m512 m = _mm512_loadu_ps(s);
+    for (std::int64_t t = 16; t < attn_core::kTile; t += 16) m = _mm512_max_ps(_mm512_loadu_ps(s + t), m);
+    return _mm512_reduce_max_ps(m);
+  }
+  static float row_exp2(float* s, float m) {
+    __m512 sum = _mm512_setzero_ps();
+    const __m512 mv = _mm512_set1_ps(m);
+    for (std::int64_t t = 0; t < attn_core::kTile; t += 16) {
+      const __m512 e = exp2(_mm512_sub_ps(_mm512_loadu_ps(s + t), mv));
+      _mm512_storeu_ps(s + t, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+  }
+  static void scale(float* p, float f, std::int64_t n) {
+    const __m512 fv = _mm512_set1_ps(f);
+    for (std::int64_t i = 0; i < n; i += 16) _mm512_storeu_ps(p + i, _mm512_mul_ps(_mm512_loadu_ps(p + i), fv));
+  }
+  static void axpy(float* y, const float* x, float a, std::int64_t n) {
+    const __m512 av = _mm512_set1_ps(a);
+    for (std::int64_t i = 0; i < n; i += 16)
+      _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  }
+  static void dequant(dtype dt, const void* src, float sc, float* dst, std::int64_t n) {
+    switch (dt) {
+      case dtype::fp32: {
+        const auto* s = static_cast<const float*>(src);
+        for (std::int64_t i = 0; i < n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(s + i));
+        break;
+      }
+      case dtype::bf16: {
+        const auto* s = static_cast<const bf16_t*>(src);
+        for (std::int64_t i = 0; i < n; i += 16) {
+          const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i)));
+          _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+        }
+        break;
+      }
+      case dtype::int8: {
+        const auto* s = static_cast<const std::int8_t*>(src);
+        const __m512 scv = _mm512_set1_ps(sc);
+        for (std::int64_t i = 0; i < n; i += 16) {
+          const __m512i w = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
+          _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(w), scv));
+        }
+        break;
+      }
+      case dtype::fp8: {
+        // e4m3 -> fp16 by moving exponent+mantissa up 7 bits: the fp16 value is the e4m3 value times
+        // 2^-8 for normals and subnormals alike, so one multiply by 256 (folded into the scale) fixes it.
+        const auto* s = static_cast<const fp8_t*>(src);
+        const __m512 scv = _mm512_set1_ps(sc * 256.0f);
+        const __m256i lo7 = _mm256_set1_epi16(0x7f), sign = _mm256_set1_epi16(0x80);
+        const __m512 nan = _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN());
+        for (std::int64_t i = 0; i < n; i += 16) {
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+          const __m256i x = _mm256_cvtepu8_epi16(b);
+          const __m256i mag = _mm256_and_si256(x, lo7);
+          const __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(x, sign), 8));
+          __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(h), scv);
+          const __mmask16 is_nan = _mm256_cmpeq_epi16_mask(mag, lo7);  // 0x7f / 0xff encode NaN
+          v = _mm512_mask_mov_ps(v, is_nan, nan);
+          _mm512_storeu_ps(dst + i, v);
+        }
+        break;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void execute_avx512(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr) {
+  attn_core::execute<avx512_simd>(d, a, stage, ithr, nthr);
+}
+
+}  // namespace infermark::attn_isa
