@@ -92,6 +92,20 @@ int cli_main(int argc, char** argv) {
   std::string what;
   list->add_option("what", what, "kernels | suites")->required();
 
+  // CLI11 reports a mistyped subcommand as "A subcommand is required"; name it and the choices instead.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--results-dir" || a == "--max-isa") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("-", 0) == 0) continue;
+    if (a != "run" && a != "probe" && a != "list") {
+      std::cerr << "infermark: error: unknown subcommand '" << a << "'; valid choices: run, probe, list\n";
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -120,6 +120,18 @@ std::vector<expanded_case> expand(const run_options& opt, const std::regex* filt
       for (std::size_t i = 0; i + 1 < choices.size(); ++i)
         if (choices[i].refusal.empty()) impls.push_back(choices[i].name);
     } else {
+      if (!want.empty()) {  // a named implementation must exist for this op (it may still refuse the case)
+        const auto choices = find_op(e.descriptor).implementations(parse(e.descriptor));
+        std::string names;
+        bool known = false;
+        for (const auto& ch : choices) {
+          known = known || ch.name == want;
+          names += (names.empty() ? "" : ", ") + ch.name;
+        }
+        if (!known)
+          throw std::invalid_argument(fmt::format("{}: no implementation named '{}'; valid choices: {}, all",
+                                                  e.descriptor, want, names));
+      }
       impls.push_back(want);
     }
     for (const auto& impl : impls) {
@@ -290,14 +302,17 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
         continue;
       }
       auto e = base_entry();
-      e["name"] = r.benchmark_name();
+      // Names stay "<descriptor>/<impl>/<backend>/<threads>" (without Google Benchmark's "/min_time:..."
+      // suffixes) so runs with different timing options still pair up in compare tools.
+      const bool aggregate = r.run_type == benchmark::BenchmarkReporter::Run::RT_Aggregate;
+      e["name"] = aggregate ? name + "_" + r.aggregate_name : name;
       e["family_index"] = ci;
       e["per_family_instance_index"] = 0;
-      e["run_name"] = r.run_name.str();
-      e["run_type"] = r.run_type == benchmark::BenchmarkReporter::Run::RT_Aggregate ? "aggregate" : "iteration";
+      e["run_name"] = name;
+      e["run_type"] = aggregate ? "aggregate" : "iteration";
       e["repetitions"] = r.repetitions;
       e["threads"] = r.threads;
-      if (r.run_type == benchmark::BenchmarkReporter::Run::RT_Aggregate) {
+      if (aggregate) {
         e["aggregate_name"] = r.aggregate_name;
         e["aggregate_unit"] = r.aggregate_unit == benchmark::kPercentage ? "percentage" : "time";
       } else {

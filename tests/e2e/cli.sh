@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End-to-end checks of the command line: bad input gets a clear message and exit code 2 with no partial
+# output file; a small run writes Google-Benchmark JSON that compare.py accepts.
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export INFERMARK_RESULTS_DIR=$tmp
+fails=0
+
+expect() {  # expect <exit code> <text in stderr/stdout> -- <args...>
+  local want=$1 needle=$2
+  shift 3
+  local out rc
+  out=$("$bin" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "FAIL: infermark $* exited $rc, expected $want"; echo "$out" | tail -5; fails=$((fails + 1)); return
+  fi
+  if ! grep -qF -- "$needle" <<<"$out"; then
+    echo "FAIL: infermark $* output lacks '$needle'"; echo "$out" | tail -5; fails=$((fails + 1)); return
+  fi
+  echo "ok: infermark $* -> $rc"
+}
+
+expect 0 "infermark"        -- --version
+expect 0 "run"              -- --help
+expect 2 "unknown subcommand 'frobnicate'; valid choices: run, probe, list" -- frobnicate
+expect 2 "--bogus"          -- run --bogus
+expect 2 "unknown backend 'gpu'; valid choices: serial, openmp, tbb" -- run --no-probe --backend gpu --case gemm:m1n2k3:fp32
+expect 2 "thread count 0 is out of range"      -- run --no-probe --threads 0 --case gemm:m1n2k3:fp32
+expect 2 "thread count 4096 is out of range"   -- run --no-probe --threads 4096 --case gemm:m1n2k3:fp32
+expect 2 "unknown pinning policy 'socket'"     -- run --no-probe --pin socket --case gemm:m1n2k3:fp32
+expect 2 "unknown suite 'huge'; valid choices: quick, full, ci" -- run --no-probe --suite huge
+expect 2 "unknown field 'q'"                   -- run --no-probe --case gemm:m1n2q3:fp32
+expect 2 "unknown op 'conv'"                   -- run --no-probe --case conv:m1:fp32
+expect 2 "unknown data type 'fp16'"            -- run --no-probe --case gemm:m1n2k3:fp16
+expect 2 "does not exist"                      -- run --no-probe --case gemm:m1n2k3:fp32 --out /nonexistent/r.json
+expect 2 "unknown format 'xml'"                -- probe --format xml
+expect 2 "cannot list 'gpus'"                  -- list gpus
+expect 2 "unknown mode 'fast'"                 -- run --no-probe --mode fast --case gemm:m1n2k3:fp32
+expect 2 "no implementation named 'x:y'"       -- run --no-probe --case gemm:m1n2k3:fp32 --impl x:y
+[ -z "$(ls -A "$tmp")" ] || { echo "FAIL: a refused command left files: $(ls -A "$tmp")"; fails=$((fails + 1)); }
+
+# A small real run: verified, timed, Google Benchmark JSON that compare.py reads unchanged.
+expect 0 "1 verified, 0 failed" -- run --no-probe --case gemm:m17n64k33:fp32 --backend serial --repetitions 3 --min-time 0.01 --out "$tmp/r.json"
+expect 0 "descriptor: gemm:" -- list kernels
+if [ -x /usr/bin/python3 ] && [ -f /usr/share/benchmark/compare.py ]; then
+  if out=$(/usr/bin/python3 /usr/share/benchmark/compare.py benchmarks "$tmp/r.json" "$tmp/r.json" 2>&1); then
+    grep -q "gemm:m17n64k33:fp32" <<<"$out" && echo "ok: compare.py reads the results" || { echo "FAIL: compare.py output lacks the case"; echo "$out"; fails=$((fails + 1)); }
+  else
+    echo "FAIL: compare.py rejected the results"; echo "$out" | tail -5; fails=$((fails + 1))
+  fi
+fi
+
+echo "e2e cli: $fails failure(s)"
+[ "$fails" -eq 0 ]
