@@ -1,0 +1,102 @@
+// Calibration: published kernel-level measurements (profiles/calibration/*.toml) and the efficiency
+// factors fitted from them, per target x kernel class x dtype x bound, with provenance and range.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "profiles/model/profile.hpp"
+
+namespace infermark {
+
+enum class kernel_class { gemm, grouped_gemm, attention_decode, attention_prefill, mla_decode, elementwise, all_to_all };
+std::string_view to_string(kernel_class k);
+kernel_class parse_kernel_class(std::string_view name);  // throws std::invalid_argument listing choices
+
+// Which peak a measurement is a fraction of: compute (peak.<dtype>), memory (memory.bandwidth),
+// scale_up (scale_up.bandwidth), scale_out (scale_out.bandwidth).
+enum class bound_kind { compute, memory, scale_up, scale_out };
+std::string_view to_string(bound_kind b);
+bound_kind parse_bound(std::string_view name);
+
+struct calibration_point {
+  std::string id;             // unique across all files
+  std::string target;         // profile slug
+  kernel_class kernel = kernel_class::gemm;
+  std::string dtype;          // one of peak_dtypes
+  bound_kind bound = bound_kind::compute;
+  double value = 0;           // > 0, in unit
+  std::string unit;           // TFLOPS | TOPS (compute), TB/s | GB/s (memory, links), percent (any)
+  nlohmann::json shape;       // named dimensions (integers) or descriptions (strings)
+  std::string source;
+  confidence grade = confidence::paper;
+  std::string notes;
+  std::string origin;         // "file:line"
+};
+
+// Loads every dir/*.toml ([[point]] tables). Strict like the profile loader: profile_error with file,
+// line and key on unknown keys, missing fields, bad units for the bound, values <= 0, duplicate ids.
+std::vector<calibration_point> load_calibration(const std::filesystem::path& dir);
+// Throws profile_error for a point whose target is not in `db` or lacks the figure its bound needs.
+void check_targets(const std::vector<calibration_point>& points, const profile_db& db);
+
+// Achieved fraction of the target's own peak for the point's bound (e.g. 1358 TFLOPS / 1979 = 0.686).
+// Throws not_estimable when the target lacks that peak.
+double achieved_fraction(const calibration_point& p, const profile& target);
+
+enum class provenance_kind { fitted, borrowed, assumed };
+
+struct efficiency_factor {
+  double eta = 0;             // P50: median achieved fraction
+  double p10 = 0, p90 = 0;    // uncertainty range (see README: spread of the points, widened by provenance)
+  provenance_kind provenance = provenance_kind::assumed;
+  int n_points = 0;           // points the value rests on
+  std::string from;           // fitted: the target; borrowed: "<vendor> family (slugs)" or "cross-vendor (slugs)"; assumed: the basis
+  std::vector<std::string> point_ids;
+  std::string describe() const;  // "fitted on 3 points", "borrowed from NVIDIA family (h800; 2 points)", "assumed (...)"
+  nlohmann::json to_json() const;
+};
+
+// Per-point leave-one-out result: the point is removed, the factor for its key refitted (possibly
+// borrowed), and the prediction compared with the measured fraction.
+struct loo_result {
+  std::string id;
+  double measured = 0;        // achieved fraction
+  double predicted = 0;
+  double rel_error = 0;       // (predicted - measured) / measured
+  std::string provenance;     // of the refitted factor
+};
+
+class efficiency_model {
+ public:
+  efficiency_model(const profile_db& db, std::vector<calibration_point> points);
+
+  // Factor for target x kernel x dtype x bound: fitted from the target's own points; else borrowed
+  // from the same vendor's chips (same dtype, then any dtype); else from all vendors (same class and
+  // bound); else assumed (Huawei msmodeling's uncalibrated defaults: compute 0.7, memory 0.6, links 0.7).
+  efficiency_factor factor(std::string_view target, kernel_class kernel, std::string_view dtype, bound_kind bound) const;
+
+  std::vector<loo_result> leave_one_out() const;
+  // The factors every (target, kernel, dtype, bound) with calibration data fits to, with provenance.
+  nlohmann::json fitted_json() const;
+  const std::vector<calibration_point>& points() const { return points_; }
+
+ private:
+  struct entry {
+    const calibration_point* point;
+    double fraction;
+    std::string vendor;
+  };
+  efficiency_factor factor_excluding(std::string_view target, kernel_class kernel, std::string_view dtype,
+                                     bound_kind bound, const calibration_point* excluded) const;
+  const profile_db& db_;
+  std::vector<calibration_point> points_;
+  std::vector<entry> entries_;
+};
+
+double median_abs(const std::vector<loo_result>& r);  // median |rel_error|
+
+}  // namespace infermark
