@@ -107,6 +107,36 @@ void attention_validate(const attention_desc& d, const attention_args& a);
 work_model attention_work(const attention_desc& d, std::span<const std::int32_t> q_start,
                           std::span<const std::int32_t> ctx_lens);
 
+// ---- KV append ----------------------------------------------------------------------------------------
+// Writes `tokens` new K/V rows ([tokens][hkv][dk] and [tokens][hkv][dv], src_dt fp32 | bf16) into the
+// paged cache of the layout above at slot_mapping[t] = block * block_size + offset, converting to kv_dt:
+// fp32/bf16 by rounding to nearest even; int8 with a per-(token, head) scale absmax/127 and codes rounded
+// to nearest (ties away); fp8 e4m3 with scale absmax/448 (RNE, saturating). An all-zero row gets scale 1.
+// With v_in_k (MLA) only the K rows (the 576-wide latent+rope rows) are written.
+struct kv_append_desc {
+  std::int64_t tokens = 1, hkv = 1, dk = 128, dv = 128, block_size = 16, num_blocks = 1;
+  bool v_in_k = false;
+  dtype src_dt = dtype::fp32;
+  dtype kv_dt = dtype::fp32;
+};
+struct kv_append_args {
+  const void* k_new = nullptr;
+  const void* v_new = nullptr;
+  const std::int32_t* slot_mapping = nullptr;  // [tokens]
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  float* k_scale = nullptr;  // int8/fp8 only
+  float* v_scale = nullptr;
+};
+// Throws std::invalid_argument naming the bad value (sizes, formats, a slot outside the cache).
+void kv_append_validate(const kv_append_desc& d, const kv_append_args& a);
+// This worker's share of the (token, head) rows. Pure; the one implementation ("generic:any") is also
+// the oracle -- tests check it against independent bounds (round trip within half a quantization step).
+void kv_append(const kv_append_desc& d, const kv_append_args& a, int ithr, int nthr);
+// FLOPs: 0 for fp32/bf16; int8/fp8: 2 per value (absmax compare, scale). Bytes: new rows read, cache
+// rows (+ scales) written, slot mapping.
+work_model kv_append_work(const kv_append_desc& d);
+
 // Tokens in [lo, hi) that query position p sees.
 struct visible_range {
   std::int64_t lo, hi;

@@ -19,7 +19,11 @@
 #include "kernels/attention/attention.hpp"
 #include "kernels/common/partition.hpp"
 
+// Everything here has internal linkage (anonymous namespace): each ISA file compiles its own copy with
+// its own flags, and a shared inline definition could otherwise be merged by the linker into an AVX-512
+// body called on a CPU without AVX-512.
 namespace infermark::attn_core {
+namespace {
 
 inline constexpr std::int64_t kTile = 32;        // keys per tile (K tile of 32 x 576 fp32 stays in L2)
 inline constexpr std::int64_t kRowsTarget = 64;  // query rows per work item in prefill
@@ -130,6 +134,20 @@ void gather_rows(const attention_desc& d, const attention_args& a, const void* c
   }
 }
 
+// Prefetches the cache rows of keys [k0, k0+n): blocks are scattered 4 KiB-ish pieces, which the hardware
+// prefetchers do not follow across, so decode would otherwise run at a fraction of DRAM bandwidth.
+inline void prefetch_rows(const attention_desc& d, const attention_args& a, const void* cache, std::int64_t dim, const item& it,
+                          std::int64_t k0, std::int64_t n) {
+  const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
+  const std::int64_t row_bytes = dim * static_cast<std::int64_t>(dtype_size(d.kv_dt));
+  for (std::int64_t t = 0; t < n; ++t) {
+    const std::int64_t j = k0 + t;
+    const std::int64_t slot = (static_cast<std::int64_t>(bt[j / d.block_size]) * d.hkv + it.kvh) * d.block_size + j % d.block_size;
+    const auto* src = static_cast<const char*>(cache) + slot * row_bytes;
+    for (std::int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(src + off, 0, 3);
+  }
+}
+
 // S[r][t] for GR rows x TR keys: S::kAcc dot products of length dk, reduced together.
 template <class S, int GR>
 void qk_block(const float* q, const float* k, std::int64_t dk, float* s) {
@@ -216,6 +234,11 @@ void run_item(const attention_desc& d, const attention_args& a, const item& it, 
   for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
     const std::int64_t nt = std::min(kTile, it.khi - k0);
     const std::int64_t nt_pad = round_up(nt, S::kAcc / gr);
+    if (k0 + kTile < it.khi) {
+      const std::int64_t nn = std::min(kTile, it.khi - k0 - kTile);
+      prefetch_rows(d, a, a.k_cache, d.dk, it, k0 + kTile, nn);
+      if (!d.v_in_k) prefetch_rows(d, a, a.v_cache, d.dv, it, k0 + kTile, nn);
+    }
     gather_rows<S>(d, a, a.k_cache, a.k_scale, d.dk, it, k0, nt, ws + L.k);
     std::fill(ws + L.k + nt * d.dk, ws + L.k + nt_pad * d.dk, 0.0f);
     if (gr == 4) tile_products<S, 4>(d, ws, L, rows_pad, nt_pad, nullptr, 0, true);
@@ -316,4 +339,5 @@ void execute(const attention_desc& d, const attention_args& a, int stage, int it
   for_each_item(d, a, ithr, nthr, [&](const item& it) { run_item<S>(d, a, it, ws, partial); });
 }
 
+}  // namespace
 }  // namespace infermark::attn_core
