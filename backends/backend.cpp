@@ -1,9 +1,9 @@
 #include "backends/backend.hpp"
 
-#include <sched.h>
-
 #include <stdexcept>
 #include <string>
+
+#include "backends/pinning.hpp"
 
 namespace infermark {
 
@@ -34,10 +34,8 @@ pin_policy parse_pin(std::string_view name) {
 }
 
 int max_threads() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-  return 1;
+  const auto n = static_cast<int>(allowed_pus().size());
+  return n > 0 ? n : 1;
 }
 
 std::unique_ptr<backend> make_serial_backend(const backend_config& cfg);
@@ -58,7 +56,8 @@ std::unique_ptr<backend> make_backend(const backend_config& cfg) {
     case backend_kind::openmp: return make_openmp_backend(cfg);
     case backend_kind::tbb: return make_tbb_backend(cfg);
   }
-  throw std::invalid_argument("unknown backend");
+  throw std::invalid_argument("unknown backend kind " + std::to_string(static_cast<int>(cfg.kind)) +
+                              "; valid choices: serial, openmp, tbb");
 }
 
 }  // namespace infermark

@@ -30,7 +30,10 @@ struct backend_config {
 struct pin_report {
   pin_policy requested = pin_policy::none;
   bool applied = false;
-  std::vector<int> cpus;           // OS processor index each worker thread is bound to (ithr order)
+  // OS processor index each worker slot is bound to, in slot order (slot = ithr for serial and OpenMP,
+  // the arena slot for TBB; see backend::worker_slot()); -1 for a slot not bound (yet). Empty with
+  // --pin none and when the plan could not be made (then message says why).
+  std::vector<int> cpus;
   std::string message;             // empty when applied as asked; otherwise the reason
 };
 
@@ -44,10 +47,16 @@ class backend {
   // Runs f(ithr, nthr) once for each ithr in [0, nthr), nthr == threads(), concurrently; returns when
   // all calls have returned. An exception thrown by f is rethrown here (the first one).
   virtual void parallel(const std::function<void(int ithr, int nthr)>& f) const = 0;
+  // Pinning as planned and as applied so far (see pin_report).
   virtual pin_report pinning() const = 0;
+  // Called from inside f: the worker slot of the calling thread, i.e. its index into pinning().cpus.
+  // Serial and OpenMP: equals ithr. TBB: the arena slot, which is ithr in most calls but need not be
+  // (TBB may hand a worker's share to another thread). -1 when the backend cannot tell.
+  virtual int worker_slot() const { return -1; }
 };
 
-// Largest accepted thread count: the number of processing units the process may run on.
+// Largest accepted thread count: the number of processing units the calling thread may run on (its
+// cpuset as it was before any infermark backend pinned it, so a live pinned backend does not shrink it).
 int max_threads();
 
 // Validates the config (throws std::invalid_argument with the bad value and the valid range) and

@@ -4,16 +4,25 @@
 namespace infermark {
 namespace {
 
+// Runs f(0, 1) on the calling thread. With --pin core the calling thread is bound to the first allowed
+// core while the backend lives (and restored when it is destroyed on that thread).
 class serial_backend final : public backend {
  public:
-  explicit serial_backend(const backend_config& cfg) : report_(pin_this_thread_for(cfg.pin, 0)) {}
+  explicit serial_backend(const backend_config& cfg) : binder_(cfg.pin, 1) { binder_.bind_current_thread(0); }
+  ~serial_backend() override { binder_.release_current_thread(); }
   backend_kind kind() const override { return backend_kind::serial; }
   int threads() const override { return 1; }
-  void parallel(const std::function<void(int, int)>& f) const override { f(0, 1); }
-  pin_report pinning() const override { return report_; }
+  void parallel(const std::function<void(int, int)>& f) const override {
+    // Free when already bound; rebinds when parallel() is called from another thread or after another
+    // backend moved this thread.
+    binder_.bind_current_thread(0);
+    f(0, 1);
+  }
+  pin_report pinning() const override { return binder_.report(); }
+  int worker_slot() const override { return 0; }
 
  private:
-  pin_report report_;
+  thread_binder binder_;
 };
 
 }  // namespace

@@ -1,9 +1,15 @@
+#include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
 #include <tbb/task_scheduler_observer.h>
 
+#include <atomic>
+#include <chrono>
 #include <exception>
 #include <mutex>
+#include <thread>
 
 #include "backends/backend.hpp"
 #include "backends/pinning.hpp"
@@ -11,75 +17,90 @@
 namespace infermark {
 namespace {
 
-// Pins each thread that enters the arena, by its arena slot, so worker `ithr` sits on core `ithr`.
-class pinning_observer final : public tbb::task_scheduler_observer {
+// Binds each thread that enters the arena by its arena slot, so slot s always runs on the PU planned
+// for slot s. TBB threads move between arenas and slots; the observer is called on every entry, and
+// the binder's thread-local tag makes re-entry into the same slot free.
+class slot_observer final : public tbb::task_scheduler_observer {
  public:
-  pinning_observer(tbb::task_arena& arena, pin_policy pin, int nthr)
-      : tbb::task_scheduler_observer(arena), pin_(pin), reports_(nthr) {
+  slot_observer(tbb::task_arena& arena, const thread_binder& binder)
+      : tbb::task_scheduler_observer(arena), binder_(binder) {
     observe(true);
   }
-  ~pinning_observer() override { observe(false); }
+  // observe(false) waits for callbacks in progress, so the binder outlives every use.
+  ~slot_observer() override { observe(false); }
   void on_scheduler_entry(bool) override {
-    const int slot = tbb::this_task_arena::current_thread_index();
-    if (slot < 0 || slot >= static_cast<int>(reports_.size())) return;
-    auto r = pin_this_thread_for(pin_, slot);
-    std::lock_guard<std::mutex> lock(mu_);
-    reports_[slot] = r;
-  }
-  std::vector<pin_report> reports() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return reports_;
+    binder_.bind_current_thread(tbb::this_task_arena::current_thread_index());
   }
 
  private:
-  pin_policy pin_;
-  std::mutex mu_;
-  std::vector<pin_report> reports_;
+  const thread_binder& binder_;
 };
 
+// Arena of nthr slots (slot 0 for the calling thread, nthr-1 for TBB workers); worker slot = arena slot.
 class tbb_backend final : public backend {
  public:
-  explicit tbb_backend(const backend_config& cfg)
-      : nthr_(cfg.threads), pin_(cfg.pin), arena_(cfg.threads, /*reserved_for_masters=*/1) {
-    arena_.initialize();
-    if (pin_ != pin_policy::none) observer_ = std::make_unique<pinning_observer>(arena_, pin_, nthr_);
-    // Warm up: every slot runs once, so all workers have entered (and been pinned).
-    parallel([](int, int) {});
-    if (observer_) report_ = merge_pin_reports(pin_, observer_->reports());
-    else report_.requested = pin_;
+  explicit tbb_backend(const backend_config& cfg) : nthr_(cfg.threads), binder_(cfg.pin, cfg.threads) {
+    // TBB sizes its worker pool from the affinity mask it saw when it started; when that was narrower
+    // (e.g. the calling thread was pinned then), raise the process-wide limit while this backend lives.
+    if (tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism) <
+        static_cast<std::size_t>(nthr_))
+      limit_ = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                     static_cast<std::size_t>(nthr_));
+    arena_ = std::make_unique<tbb::task_arena>(nthr_, /*reserved_for_masters=*/1);
+    arena_->initialize();
+    observer_ = std::make_unique<slot_observer>(*arena_, binder_);
+    // Occupy every slot once, all at the same time, so every worker has been bound before the first
+    // measurement and pinning() reports every slot. Bounded: TBB may not deliver workers (the kernels
+    // never depend on it), and the report then says which slots had not started.
+    if (cfg.pin == pin_policy::core) {
+      std::atomic<int> arrived{0};
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      parallel([&](int, int n) {
+        arrived.fetch_add(1);
+        while (arrived.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+      });
+    }
   }
-  ~tbb_backend() override { observer_.reset(); }
+  ~tbb_backend() override {
+    observer_.reset();
+    arena_.reset();
+    // Workers stay bound until another backend's observer rebinds them; the calling thread is restored.
+    binder_.release_current_thread();
+  }
   backend_kind kind() const override { return backend_kind::tbb; }
   int threads() const override { return nthr_; }
   void parallel(const std::function<void(int, int)>& f) const override {
     std::exception_ptr error;
     std::mutex mu;
-    // One task per ithr. Kernels must not assume the nthr calls run concurrently (no barriers inside
-    // a kernel); multi-stage ops call parallel() once per stage.
-    arena_.execute([&] {
-      tbb::parallel_for(tbb::blocked_range<int>(0, nthr_, 1),
-                        [&](const tbb::blocked_range<int>& r) {
-                          for (int ithr = r.begin(); ithr != r.end(); ++ithr) {
-                            try {
-                              f(ithr, nthr_);
-                            } catch (...) {
-                              std::lock_guard<std::mutex> lock(mu);
-                              if (!error) error = std::current_exception();
-                            }
-                          }
-                        },
-                        tbb::simple_partitioner());
+    // One range element per ithr; static_partitioner maps element i to arena slot i (TBB may still let
+    // another thread take it). Kernels must not assume the nthr calls run concurrently (no barriers
+    // inside a kernel); multi-stage ops call parallel() once per stage.
+    arena_->execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<int>(0, nthr_, 1),
+          [&](const tbb::blocked_range<int>& r) {
+            for (int ithr = r.begin(); ithr != r.end(); ++ithr) {
+              try {
+                f(ithr, nthr_);
+              } catch (...) {
+                std::lock_guard<std::mutex> lock(mu);
+                if (!error) error = std::current_exception();
+              }
+            }
+          },
+          tbb::static_partitioner());
     });
     if (error) std::rethrow_exception(error);
   }
-  pin_report pinning() const override { return report_; }
+  pin_report pinning() const override { return binder_.report(); }
+  int worker_slot() const override { return tbb::this_task_arena::current_thread_index(); }
 
  private:
   int nthr_;
-  pin_policy pin_;
-  mutable tbb::task_arena arena_;
-  std::unique_ptr<pinning_observer> observer_;
-  pin_report report_;
+  thread_binder binder_;
+  std::unique_ptr<tbb::global_control> limit_;
+  std::unique_ptr<tbb::task_arena> arena_;
+  std::unique_ptr<slot_observer> observer_;
 };
 
 }  // namespace
