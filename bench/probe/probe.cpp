@@ -18,6 +18,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -74,55 +75,90 @@ class affinity_guard {
   bool ok_ = false;
 };
 
-// Runs `call` (one parallel region) repeatedly until `seconds` have passed and at least `min_reps`
-// ran; returns the fastest one. The fastest is the figure least disturbed by other load.
+// One parallel region running work(ithr) on every worker, all released together by a spin barrier.
+// window: from the earliest start to the latest end, timed inside the workers, so the fork/join and
+// wake-up of the region (tens of microseconds, far more on a loaded machine) are left out while the
+// workers' combined rate over the time they ran together is still what is measured. busy: the
+// shortest single worker's own time (what calibration sizes the work by).
+struct region_time {
+  double window = 0, busy = 0;
+};
+
+template <class Work>
+region_time timed_region(const backend& be, Work&& work) {
+  struct alignas(64) stamps {
+    steady::time_point start, end;
+  };
+  const int nthr = be.threads();
+  std::vector<stamps> t(static_cast<std::size_t>(nthr));
+  std::atomic<int> arrived{0};
+  be.parallel([&](int ithr, int) {
+    arrived.fetch_add(1, std::memory_order_acq_rel);
+    for (int spins = 0; arrived.load(std::memory_order_acquire) < nthr; ++spins)
+      if (spins > 1000) std::this_thread::yield();  // a worker that is not running yet needs the core
+    t[ithr].start = steady::now();
+    work(ithr);
+    t[ithr].end = steady::now();
+  });
+  region_time r;
+  steady::time_point first = t[0].start, last = t[0].end;
+  r.busy = 1e300;
+  for (const auto& s : t) {
+    first = std::min(first, s.start);
+    last = std::max(last, s.end);
+    r.busy = std::min(r.busy, seconds_between(s.start, s.end));
+  }
+  r.window = seconds_between(first, last);
+  return r;
+}
+
+// Repeats `call` (which returns one region_time) until `seconds` have passed and at
+// least `min_reps` ran; returns the fastest. The fastest is the one least disturbed by other load.
 template <class F>
 double best_time(double seconds, F&& call, int min_reps = 3) {
   double best = 1e300;
   const auto start = steady::now();
   for (int rep = 0; rep < 100000; ++rep) {
-    const auto t0 = steady::now();
-    call();
-    const auto t1 = steady::now();
-    best = std::min(best, seconds_between(t0, t1));
-    if (rep + 1 >= min_reps && seconds_between(start, t1) >= seconds) break;
+    best = std::min(best, call().window);
+    if (rep + 1 >= min_reps && seconds_between(start, steady::now()) >= seconds) break;
   }
   return best;
 }
 
-// Reps per figure: each timed call lasts about seconds / reps_per_test, so several reps fit.
-constexpr int reps_per_test = 5;
+// Length of one timed region: short, and repeated for the whole seconds_per_test. On a shared machine
+// the scheduler preempts a busy thread every few milliseconds; regions of about 2 ms are often not
+// preempted at all, so the fastest of many of them is the undisturbed figure, where one long region
+// would always include other processes' time slices.
+double region_target(double seconds) { return std::min(seconds / 5, 0.002); }
+
+// Grows a repeat count until one worker's share of `time_of(count)` lasts at least half of `target`
+// (the faster of two tries, so one preempted try does not stop the growth early).
+template <class F>
+std::int64_t calibrate(double target, std::int64_t count, F&& time_of) {
+  for (int round = 0; round < 60; ++round) {
+    const double t = std::min(time_of(count).busy, time_of(count).busy);
+    if (t >= 0.5 * target) break;
+    const double scale = t > 1e-7 ? std::min(16.0, 1.1 * target / t) : 16.0;
+    count = static_cast<std::int64_t>(static_cast<double>(count) * scale) + 1;
+  }
+  return std::max<std::int64_t>(count, 1);
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Compute peaks.
 
-// Iteration count making one single-thread call last about `target` seconds.
-std::int64_t calibrate_iters(const pk::compute_kernel& k, const backend& one, double target) {
-  std::int64_t iters = 256;
-  double sink = 0;
-  for (int round = 0; round < 40; ++round) {
-    double t = 0;
-    one.parallel([&](int, int) {
-      const auto t0 = steady::now();
-      sink += k.run(iters, g_seed);
-      t = seconds_between(t0, steady::now());
-    });
-    if (t >= 0.5 * target) break;
-    const double scale = t > 1e-6 ? std::min(16.0, 1.1 * target / t) : 16.0;
-    iters = static_cast<std::int64_t>(static_cast<double>(iters) * scale) + 1;
-  }
-  if (!std::isfinite(sink)) throw std::runtime_error(std::string("probe: non-finite result from ") + k.path);
-  return std::max<std::int64_t>(iters, 1);
+void check_finite(const std::vector<double>& sinks, const char* path) {
+  for (double s : sinks)
+    if (!std::isfinite(s)) throw std::runtime_error(std::string("probe: non-finite result from ") + path);
 }
 
-// GFLOP/s (or GOP/s) of `k` with every worker of `be` running it at once.
+// GFLOP/s (or GOP/s) of `k` with every worker of `be` running `iters` iterations at once.
 double measure_compute(const pk::compute_kernel& k, const backend& be, std::int64_t iters, double seconds) {
   std::vector<double> sinks(static_cast<std::size_t>(be.threads()) * 8, 0.0);
   const double t = best_time(seconds, [&] {
-    be.parallel([&](int ithr, int) { sinks[static_cast<std::size_t>(ithr) * 8] += k.run(iters, g_seed); });
+    return timed_region(be, [&](int ithr) { sinks[static_cast<std::size_t>(ithr) * 8] += k.run(iters, g_seed); });
   });
-  for (double s : sinks)
-    if (!std::isfinite(s)) throw std::runtime_error(std::string("probe: non-finite result from ") + k.path);
+  check_finite(sinks, k.path);
   return static_cast<double>(be.threads()) * static_cast<double>(iters) * k.ops_per_iter / t * 1e-9;
 }
 
@@ -131,7 +167,11 @@ struct peak_pair {
 };
 
 peak_pair measure_peak(const pk::compute_kernel& k, const backend& one, const backend& all, double seconds) {
-  const std::int64_t iters = calibrate_iters(k, one, seconds / reps_per_test);
+  double sink = 0;
+  const std::int64_t iters = calibrate(region_target(seconds), 256, [&](std::int64_t n) {
+    return timed_region(one, [&](int) { sink += k.run(n, g_seed); });
+  });
+  check_finite({sink}, k.path);
   peak_pair p;
   p.one = measure_compute(k, one, iters, seconds);
   p.all = all.threads() == 1 ? p.one : measure_compute(k, all, iters, seconds);
@@ -147,6 +187,33 @@ std::pair<std::size_t, std::size_t> block_range(std::size_t n, int ithr, int nth
   return {static_cast<std::size_t>(b) * pk::stream_block, static_cast<std::size_t>(e) * pk::stream_block};
 }
 
+// Each thread walks its own part of the DRAM arrays in consecutive chunks, wrapping around, so a short
+// timed region reads data last touched a whole array (>= 4x the LLC) ago: still DRAM traffic.
+struct dram_cursor {
+  std::size_t begin = 0, end = 0, pos = 0;  // the thread's element range and where the next chunk starts
+  // Calls f(offset, count) for the next `blocks` stream blocks (split in two at the wrap-around).
+  template <class F>
+  void next(std::size_t blocks, F&& f) {
+    std::size_t left = std::min(blocks * pk::stream_block, end - begin);
+    while (left > 0) {
+      const std::size_t count = std::min(left, end - pos);
+      f(pos, count);
+      left -= count;
+      pos += count;
+      if (pos == end) pos = begin;
+    }
+  }
+};
+
+std::vector<dram_cursor> dram_cursors(std::size_t n, int nthr) {
+  std::vector<dram_cursor> c(static_cast<std::size_t>(nthr));
+  for (int ithr = 0; ithr < nthr; ++ithr) {
+    const auto [b, e] = block_range(n, ithr, nthr);
+    c[ithr] = {b, e, b};
+  }
+  return c;
+}
+
 // DRAM read: one array of `n` doubles split across the threads, each touching its part first.
 double measure_dram_read(const pk::read_kernel& k, const backend& be, std::size_t n, double seconds) {
   buffer src = alloc_doubles(n);
@@ -155,18 +222,29 @@ double measure_dram_read(const pk::read_kernel& k, const backend& be, std::size_
     const auto [b, e] = block_range(n, ithr, nthr);
     for (std::size_t i = b; i < e; ++i) src[i] = 1.0;
   });
+  std::vector<dram_cursor> cur = dram_cursors(n, nthr);
   std::vector<double> sums(static_cast<std::size_t>(nthr) * 8, 0.0);
-  const double t = best_time(seconds, [&] {
-    be.parallel([&](int ithr, int) {
-      const auto [b, e] = block_range(n, ithr, nthr);
-      sums[static_cast<std::size_t>(ithr) * 8] = k.run(src.get() + b, e - b);
+  auto region = [&](std::int64_t blocks) {
+    return timed_region(be, [&](int ithr) {
+      double s = 0;
+      cur[ithr].next(static_cast<std::size_t>(blocks), [&](std::size_t off, std::size_t cnt) { s += k.run(src.get() + off, cnt); });
+      sums[static_cast<std::size_t>(ithr) * 8] = s;
     });
-  });
-  double total = 0;
-  for (double s : sums) total += s;
-  if (total != static_cast<double>(n))  // every element is 1.0: the sum proves every byte was read
-    throw std::runtime_error(fmt::format("probe: read loop {} summed {} instead of {}", k.path, total, n));
-  return static_cast<double>(n * sizeof(double)) / t * 1e-9;
+  };
+  const std::size_t per_thread_blocks = n / pk::stream_block / static_cast<std::size_t>(nthr);
+  const std::int64_t blocks = std::min<std::int64_t>(calibrate(region_target(seconds), 64, region),
+                                                     static_cast<std::int64_t>(per_thread_blocks));
+  const double t = best_time(seconds, [&] { return region(blocks); });
+  for (int ithr = 0; ithr < nthr; ++ithr) {  // every element is 1.0: the sums prove every element was read
+    const auto& c = cur[ithr];
+    const double want = static_cast<double>(std::min<std::size_t>(blocks * pk::stream_block, c.end - c.begin));
+    if (sums[static_cast<std::size_t>(ithr) * 8] != want)
+      throw std::runtime_error(fmt::format("probe: read loop {} summed {} instead of {}", k.path,
+                                           sums[static_cast<std::size_t>(ithr) * 8], want));
+  }
+  std::size_t bytes = 0;
+  for (const auto& c : cur) bytes += std::min<std::size_t>(blocks * pk::stream_block, c.end - c.begin) * sizeof(double);
+  return static_cast<double>(bytes) / t * 1e-9;
 }
 
 // DRAM triad a = b + s*c on three arrays of `n` doubles, counted as 3 x 8 bytes per element.
@@ -181,16 +259,28 @@ double measure_dram_triad(const pk::triad_kernel& k, const backend& be, std::siz
       c[i] = 2.0;
     }
   });
+  std::vector<dram_cursor> cur = dram_cursors(n, nthr);
   const double s = 3.0;
-  const double t = best_time(seconds, [&] {
-    be.parallel([&](int ithr, int) {
-      const auto [lo, hi] = block_range(n, ithr, nthr);
-      k.run(a.get() + lo, b.get() + lo, c.get() + lo, s, hi - lo);
+  auto region = [&](std::int64_t blocks) {
+    return timed_region(be, [&](int ithr) {
+      cur[ithr].next(static_cast<std::size_t>(blocks), [&](std::size_t off, std::size_t cnt) {
+        k.run(a.get() + off, b.get() + off, c.get() + off, s, cnt);
+      });
     });
-  });
+  };
+  const std::size_t per_thread_blocks = n / pk::stream_block / static_cast<std::size_t>(nthr);
+  const std::int64_t blocks = std::min<std::int64_t>(calibrate(region_target(seconds), 64, region),
+                                                     static_cast<std::int64_t>(per_thread_blocks));
+  const double t = best_time(seconds, [&] { return region(blocks); });
+  // The calibration and timed regions together cover every thread's range at least once only when
+  // they ran long enough, so check the elements written so far: each is 0 (not yet) or b + s*c = 7.
   for (std::size_t i : {std::size_t{0}, n / 2, n - 1})
-    if (a[i] != 7.0) throw std::runtime_error(fmt::format("probe: triad loop {} wrote {} at {}", k.path, a[i], i));
-  return 3.0 * static_cast<double>(n * sizeof(double)) / t * 1e-9;
+    if (a[i] != 7.0 && a[i] != 0.0)
+      throw std::runtime_error(fmt::format("probe: triad loop {} wrote {} at {}", k.path, a[i], i));
+  if (a[0] != 7.0) throw std::runtime_error(fmt::format("probe: triad loop {} did not write a[0]", k.path));
+  std::size_t bytes = 0;
+  for (const auto& cu : cur) bytes += std::min<std::size_t>(blocks * pk::stream_block, cu.end - cu.begin) * sizeof(double);
+  return 3.0 * static_cast<double>(bytes) / t * 1e-9;
 }
 
 // Read bandwidth with each thread re-reading its own buffer of `per_thread` doubles (cache-resident).
@@ -204,29 +294,20 @@ double measure_cache_read(const pk::read_kernel& k, const backend& be, std::size
     for (std::size_t i = 0; i < per_thread; ++i) p[i] = 1.0;
   });
   std::vector<double> sums(static_cast<std::size_t>(nthr) * 8, 0.0);
-  auto run_passes = [&](std::int64_t passes) {
-    be.parallel([&](int ithr, int) {
+  auto region = [&](std::int64_t passes) {
+    return timed_region(be, [&](int ithr) {
       const double* p = buf.get() + stride * static_cast<std::size_t>(ithr);
       double s = 0;
       for (std::int64_t r = 0; r < passes; ++r) s += k.run(p, per_thread);
       sums[static_cast<std::size_t>(ithr) * 8] = s;
     });
   };
-  // Passes per call so that one call lasts about seconds / reps_per_test.
-  const double target = seconds / reps_per_test;
-  std::int64_t passes = 1;
-  for (int round = 0; round < 40; ++round) {
-    const auto t0 = steady::now();
-    run_passes(passes);
-    const double t = seconds_between(t0, steady::now());
-    if (t >= 0.5 * target) break;
-    passes = static_cast<std::int64_t>(static_cast<double>(passes) *
-                                       (t > 1e-6 ? std::min(16.0, 1.1 * target / t) : 16.0)) + 1;
-  }
-  const double t = best_time(seconds, [&] { run_passes(passes); });
-  for (double s : sums)
-    if (s != 0.0 && s != static_cast<double>(per_thread) * static_cast<double>(passes))
-      throw std::runtime_error(fmt::format("probe: cache read loop {} summed {}", k.path, s));
+  const std::int64_t passes = calibrate(region_target(seconds), 1, region);
+  const double t = best_time(seconds, [&] { return region(passes); });
+  for (int ithr = 0; ithr < nthr; ++ithr)  // every element is 1.0: the sums prove every pass read it all
+    if (sums[static_cast<std::size_t>(ithr) * 8] != static_cast<double>(per_thread) * static_cast<double>(passes))
+      throw std::runtime_error(
+          fmt::format("probe: cache read loop {} summed {}", k.path, sums[static_cast<std::size_t>(ithr) * 8]));
   return static_cast<double>(nthr) * static_cast<double>(passes) *
          static_cast<double>(per_thread * sizeof(double)) / t * 1e-9;
 }
@@ -529,7 +610,7 @@ probe_result measure_probe(const probe_options& opt) {
     r.peak_gflops.bf16 = p.all;
     r.isa_used["bf16"] = bf16->path;
   } else {
-    r.isa_used["bf16"] = nullptr;
+    r.isa_used["bf16"] = "none: needs avx512_bf16, not usable at isa level " + r.isa_level;
   }
   if (const auto int8 = pk::select_int8(feat)) {
     const peak_pair p = measure_peak(*int8, *one, be_all, secs);
@@ -537,7 +618,7 @@ probe_result measure_probe(const probe_options& opt) {
     r.peak_gflops.int8 = p.all;
     r.isa_used["int8"] = int8->path;
   } else {
-    r.isa_used["int8"] = nullptr;
+    r.isa_used["int8"] = "none: needs avx512_vnni, not usable at isa level " + r.isa_level;
   }
 
   // DRAM: 4x the last-level cache (all instances), so at most a quarter of the data can be a cache hit.

@@ -74,8 +74,8 @@ std::optional<compute_kernel> select_int8(const cpu_features& f) {
 
 read_kernel select_read(const cpu_features& f) {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (avx512_usable(f)) return {"avx512 zmm loads + vaddpd, 8 accumulators", read_avx512};
-  if (avx2_usable(f)) return {"avx2 ymm loads + vaddpd, 8 accumulators", read_avx2};
+  if (avx512_usable(f)) return {"avx512 zmm loads + vaddpd, 4 interleaved streams", read_avx512};
+  if (avx2_usable(f)) return {"avx2 ymm loads + vaddpd, 4 interleaved streams", read_avx2};
 #endif
   return {"generic c++ loads + add, 8 accumulators (baseline compile)", read_generic};
 }

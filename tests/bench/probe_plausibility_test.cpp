@@ -1,0 +1,107 @@
+// Plausibility of the probe against OpenBLAS / oneDNN sgemm and a STREAM triad (small, fast settings).
+#include <gtest/gtest.h>
+
+#include "backends/backend.hpp"
+#include "bench/probe/plausibility.hpp"
+#include "bench/probe/probe.hpp"
+
+namespace infermark {
+namespace {
+
+const probe_result& probe() {
+  static const probe_result r = [] {
+    probe_options o;
+    o.seconds_per_test = 0.02;
+    return measure_probe(o);
+  }();
+  return r;
+}
+
+plausibility_options small() {
+  plausibility_options o;
+  o.gemm_n = 256;
+  o.gemm_reps = 2;
+  o.stream_passes = 3;
+  return o;
+}
+
+TEST(ProbePlausibility, ReportsPeersStreamAndChecks) {
+  const plausibility_result res = check_probe_plausibility(probe(), small());
+  const auto& rep = res.report;
+  EXPECT_EQ(rep["threads"].get<int>(), probe().threads);
+  EXPECT_EQ(rep["probe_fingerprint"], probe().fingerprint);
+  EXPECT_GT(rep["stream_triad"]["gbs"].get<double>(), 0.1);
+  EXPECT_EQ(rep["stream_triad"]["threads"].get<int>(), probe().threads);
+
+  std::size_t expected_peers = 0;
+#ifdef INFERMARK_HAVE_OPENBLAS
+  ++expected_peers;
+#endif
+#ifdef INFERMARK_HAVE_ONEDNN
+  ++expected_peers;
+#endif
+  const auto& peers = rep["sgemm"]["peers"];
+  ASSERT_EQ(peers.size(), expected_peers);
+  double best = 0;
+  for (const auto& p : peers) {
+    EXPECT_TRUE(p["verified"].get<bool>());
+    EXPECT_GT(p["gflops"].get<double>(), 0.01);
+    EXPECT_EQ(p["threads"].get<int>(), probe().threads);
+    best = std::max(best, p["gflops"].get<double>());
+    if (p["library"] == "openblas cblas_sgemm") {
+      EXPECT_FALSE(p["corename"].get<std::string>().empty());  // which OpenBLAS kernel set ran
+      EXPECT_TRUE(p.contains("OPENBLAS_CORETYPE"));
+    }
+  }
+
+  const auto& checks = rep["checks"];
+  ASSERT_EQ(checks.size(), 2u);
+  const auto& flops = checks[0];
+  if (expected_peers > 0) {
+    EXPECT_TRUE(flops["checked"].get<bool>());
+    EXPECT_EQ(flops["reference_value"].get<double>(), best);
+    EXPECT_EQ(flops["probe_value"].get<double>(), *probe().peak_gflops.fp32);
+    // A 256^3 sgemm is far from any library's peak: the probe's ceiling must clear it.
+    EXPECT_TRUE(flops["ok"].get<bool>()) << flops.dump();
+  } else {
+    EXPECT_FALSE(flops["checked"].get<bool>());
+  }
+  const auto& bw = checks[1];
+  EXPECT_TRUE(bw["checked"].get<bool>());
+  EXPECT_EQ(bw["probe_value"].get<double>(), probe().read_gbs);
+  EXPECT_EQ(bw["ok"].get<bool>(), probe().read_gbs >= rep["stream_triad"]["gbs"].get<double>());
+  // The verdict is the conjunction of the checks.
+  EXPECT_EQ(res.ok, flops["ok"].get<bool>() && bw["ok"].get<bool>());
+  EXPECT_EQ(rep["ok"].get<bool>(), res.ok);
+}
+
+TEST(ProbePlausibility, FailsWhenTheProbeIsBelowThePeers) {
+  // A probe claiming a ceiling below what the libraries and STREAM reach must fail the check.
+  probe_result low = probe();
+  low.peak_gflops.fp32 = 1e-6;
+  low.read_gbs = 1e-6;
+  const plausibility_result res = check_probe_plausibility(low, small());
+  EXPECT_FALSE(res.ok);
+  EXPECT_FALSE(res.report["checks"][1]["ok"].get<bool>());
+#if defined(INFERMARK_HAVE_OPENBLAS) || defined(INFERMARK_HAVE_ONEDNN)
+  EXPECT_FALSE(res.report["checks"][0]["ok"].get<bool>());
+#endif
+}
+
+TEST(ProbePlausibility, RejectsBadOptions) {
+  plausibility_options o = small();
+  o.gemm_n = 8;
+  EXPECT_THROW(check_probe_plausibility(probe(), o), std::invalid_argument);
+  o = small();
+  o.gemm_reps = 0;
+  EXPECT_THROW(check_probe_plausibility(probe(), o), std::invalid_argument);
+  o = small();
+  o.stream_passes = 1;
+  EXPECT_THROW(check_probe_plausibility(probe(), o), std::invalid_argument);
+  probe_result p = probe();
+  p.threads = max_threads() + 1;
+  EXPECT_THROW(check_probe_plausibility(p, small()), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace infermark
