@@ -1,0 +1,156 @@
+// The blocked GEMM driver (BLIS-style loop nest), written once and instantiated per microkernel.
+//
+// Loop nest for one worker (its share of rows [m0, m1) and weight panels [jp0, jp1)):
+//   for each k block of KC          (the packed B micro-panel KC x NR stays in L1 across the row loop)
+//     for each row block of MC      (src rows packed once into MR-row micro-panels: MC x KC in L2)
+//       for each weight panel of NR (B micro-panel: streamed from memory / L3 once per row block)
+//         for each MR rows          (microkernel: MR x NR accumulators in registers over kc)
+// The reduction over k is never split between workers and its order depends only on KC, so every
+// thread count gives bit-identical results.
+//
+// Everything here has internal linkage (anonymous namespace): each ISA's translation unit includes this
+// header and gets its own copy compiled with its own flags, so no AVX-512 code can leak into a baseline
+// caller through a shared inline function (ODR merging of COMDATs).
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+
+#include "kernels/gemm/gemm.hpp"
+
+namespace infermark::gemm_detail {
+namespace {
+
+inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// [begin, end) of part `i` when [0, n) is cut into `parts` nearly equal contiguous ranges.
+inline void split(std::int64_t n, std::int64_t parts, std::int64_t i, std::int64_t& b, std::int64_t& e) {
+  const std::int64_t base = n / parts, rem = n % parts;
+  b = i * base + std::min(i, rem);
+  e = b + base + (i < rem ? 1 : 0);
+}
+
+// Where one microkernel call sits in the problem (kernels that apply scales or finish integer sums
+// need it).
+struct tile_pos {
+  std::int64_t i0, j0, p0;  // first row, first column, first k of the tile
+  bool first, last;         // first / last k block: initialise dst / finish dst
+};
+
+// Splits the (row micro-panels x weight panels) grid over nthr workers as a tm x tn grid (tm * tn = nthr)
+// with the least work on the busiest worker; ties go to more column splits because those keep each
+// worker's weights private (weights are read once in total, the memory-bound case).
+inline void partition(std::int64_t m, std::int64_t n_panels, std::int64_t mr, int ithr, int nthr,
+                      std::int64_t& m0, std::int64_t& m1, std::int64_t& jp0, std::int64_t& jp1) {
+  const std::int64_t m_panels = ceil_div(m, mr);
+  std::int64_t best_tn = 1, best_cost = -1;
+  for (std::int64_t tn = nthr; tn >= 1; --tn) {
+    if (nthr % tn) continue;
+    const std::int64_t tm = nthr / tn;
+    const std::int64_t cost = ceil_div(m_panels, tm) * ceil_div(n_panels, tn);
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best_tn = tn;
+  }
+  const std::int64_t tm = nthr / best_tn, it = ithr / best_tn, jt = ithr % best_tn;
+  std::int64_t b = 0, e = 0;
+  split(m_panels, tm, it, b, e);
+  m0 = std::min(m, b * mr);
+  m1 = std::min(m, e * mr);
+  split(n_panels, best_tn, jt, jp0, jp1);
+}
+
+struct aligned_free {
+  void operator()(void* p) const { ::operator delete(p, std::align_val_t{64}); }
+};
+
+// K supplies: MR, NR, KC, MC (multiple of MR), a_t, packs_a, b_panel(desc, packed, jp, p0),
+// b_panel_bytes(kc) (bytes of one packed kc x NR weight micro-panel) and
+// ukr(mr, kc, a, b, c, ldc, nr, desc, args, tile_pos). With packs_a, also a_panel_elems(kc) (elements
+// of one packed MR x kc micro-panel) and pack_a(desc, args, i0, mc, p0, kc, buf); `a` is then the
+// packed micro-panel. Without, `a` points at src[i0][p0] in place (row stride d.k).
+template <class K>
+void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
+  static_assert(K::MC % K::MR == 0, "row blocks must hold whole micro-panels");
+  const std::int64_t n_panels = ceil_div(d.n, K::NR);
+  std::int64_t m0, m1, jp0, jp1;
+  partition(d.m, n_panels, K::MR, ithr, nthr, m0, m1, jp0, jp1);
+  if (m0 >= m1 || jp0 >= jp1) return;
+  using a_t = typename K::a_t;
+  std::unique_ptr<a_t, aligned_free> abuf;
+  if constexpr (K::packs_a) {
+    const std::int64_t mc_max = std::min<std::int64_t>(K::MC, ceil_div(m1 - m0, K::MR) * K::MR);
+    const std::int64_t a_elems = (mc_max / K::MR) * K::a_panel_elems(K::KC);
+    // Per-call scratch for the packed rows (no globals: the kernel stays pure and re-entrant).
+    abuf.reset(static_cast<a_t*>(
+        ::operator new(static_cast<std::size_t>(a_elems) * sizeof(a_t), std::align_val_t{64})));
+  }
+  for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC) {
+    const std::int64_t kc = std::min<std::int64_t>(K::KC, d.k - p0);
+    for (std::int64_t ic = m0; ic < m1; ic += K::MC) {
+      const std::int64_t mc = std::min<std::int64_t>(K::MC, m1 - ic);
+      if constexpr (K::packs_a) K::pack_a(d, args, ic, mc, p0, kc, abuf.get());
+      const std::int64_t tiles = ceil_div(mc, K::MR);
+      const std::int64_t b_bytes = K::b_panel_bytes(kc);
+      const std::int64_t chunk = ceil_div(b_bytes, tiles * 64) * 64;
+      for (std::int64_t jp = jp0; jp < jp1; ++jp) {
+        const auto* b = K::b_panel(d, args.packed_wei, jp, p0);
+        const int nr = static_cast<int>(std::min<std::int64_t>(K::NR, d.n - jp * K::NR));
+        // The next weight panel comes from memory: each row tile asks for its share of it into L2 so
+        // that the first tile of the next panel does not wait on DRAM latency.
+        const char* next = jp + 1 < jp1 ? reinterpret_cast<const char*>(K::b_panel(d, args.packed_wei, jp + 1, p0))
+                                        : nullptr;
+        for (std::int64_t ir = 0; ir < mc; ir += K::MR) {
+          if (next) {
+            const std::int64_t o0 = (ir / K::MR) * chunk, o1 = std::min(b_bytes, o0 + chunk);
+            for (std::int64_t o = o0; o < o1; o += 64) __builtin_prefetch(next + o, 0, 2);
+          }
+          const int mr = static_cast<int>(std::min<std::int64_t>(K::MR, mc - ir));
+          const tile_pos t{ic + ir, jp * K::NR, p0, p0 == 0, p0 + kc == d.k};
+          const a_t* a;
+          if constexpr (K::packs_a) a = abuf.get() + (ir / K::MR) * K::a_panel_elems(kc);
+          else a = static_cast<const a_t*>(args.src) + (ic + ir) * d.k + p0;
+          K::ukr(mr, kc, a, b, args.dst + (ic + ir) * d.n + jp * K::NR, d.n, nr, d, args, t);
+        }
+      }
+    }
+  }
+}
+
+// Packs rows [i0, i0+mc) x k [p0, p0+kc) of a row-major fp32 source into MR-row micro-panels laid out
+// [panel][p][MR]. Rows past the end of a tail panel are zero-filled, so a microkernel that always
+// computes MR rows (and stores only the valid ones) never reads indeterminate memory.
+template <std::int64_t MR, class T>
+inline void pack_rows(const T* src, std::int64_t ld, std::int64_t i0, std::int64_t mc, std::int64_t p0,
+                      std::int64_t kc, T* buf) {
+  for (std::int64_t ir = 0; ir < mc; ir += MR) {
+    const std::int64_t mr = std::min(MR, mc - ir);
+    T* out = buf + ir * kc;
+    for (std::int64_t i = 0; i < mr; ++i) {
+      const T* row = src + (i0 + ir + i) * ld + p0;
+      for (std::int64_t p = 0; p < kc; ++p) out[p * MR + i] = row[p];
+    }
+    for (std::int64_t i = mr; i < MR; ++i)
+      for (std::int64_t p = 0; p < kc; ++p) out[p * MR + i] = T{};
+  }
+}
+
+// Weight packing shared by the fp32 kernels: panels of NR output channels, [panel][k][NR], the last
+// panel zero-padded (padding only feeds columns that are never stored).
+template <std::int64_t NR>
+inline void pack_panels_f32(const gemm_desc& d, const float* wei, float* out) {
+  const std::int64_t n_panels = ceil_div(d.n, NR);
+  for (std::int64_t jp = 0; jp < n_panels; ++jp) {
+    float* panel = out + jp * NR * d.k;
+    for (std::int64_t r = 0; r < NR; ++r) {
+      const std::int64_t j = jp * NR + r;
+      if (j < d.n)
+        for (std::int64_t p = 0; p < d.k; ++p) panel[p * NR + r] = wei[j * d.k + p];
+      else
+        for (std::int64_t p = 0; p < d.k; ++p) panel[p * NR + r] = 0.0f;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace infermark::gemm_detail
