@@ -8,11 +8,15 @@
 namespace infermark {
 
 op_def make_gemm_op();
+op_def make_moe_op();
+op_def make_attention_op();
 
 const std::vector<op_def>& ops() {
   static const std::vector<op_def> list = [] {
     std::vector<op_def> v;
     v.push_back(make_gemm_op());
+    v.push_back(make_moe_op());
+    v.push_back(make_attention_op());
     return v;
   }();
   return list;
