@@ -25,5 +25,7 @@ struct command {
 command run_command();
 command probe_command();
 command list_command();
+command compare_command();
+command baseline_command();
 
 }  // namespace infermark
