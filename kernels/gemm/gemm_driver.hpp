@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 
@@ -150,6 +151,44 @@ inline void pack_panels_f32(const gemm_desc& d, const float* wei, float* out) {
         for (std::int64_t p = 0; p < d.k; ++p) panel[p * NR + r] = 0.0f;
     }
   }
+}
+
+// e4m3 -> fp32 without tables or branches: the 7 exponent+mantissa bits shifted into fp32's fields
+// give the value times 2^-120 (subnormals included, as an fp32 denormal), so one multiply fixes the
+// bias. NaN codes are not valid inputs (see gemm.hpp).
+inline float fp8_to_f32_fast(std::uint8_t x) {
+  std::uint32_t em = static_cast<std::uint32_t>(x & 0x7fu) << 20, sign = static_cast<std::uint32_t>(x & 0x80u) << 24;
+  float f;
+  std::memcpy(&f, &em, 4);
+  f *= 0x1p120f;
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u |= sign;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Packs rows [i0, i0+mc) x k [p0, p0+kc) of a row-major source in storage type S into fp32 MR-row
+// micro-panels [panel][p][MR] (rows past the end zero-filled), converting with `cvt`.
+template <std::int64_t MR, class S, class Cvt>
+inline void pack_rows_f32(const S* src, std::int64_t ld, std::int64_t i0, std::int64_t mc, std::int64_t p0,
+                          std::int64_t kc, float* buf, Cvt cvt) {
+  for (std::int64_t ir = 0; ir < mc; ir += MR) {
+    const std::int64_t mr = std::min(MR, mc - ir);
+    float* out = buf + ir * kc;
+    for (std::int64_t i = 0; i < mr; ++i) {
+      const S* row = src + (i0 + ir + i) * ld + p0;
+      for (std::int64_t p = 0; p < kc; ++p) out[p * MR + i] = cvt(row[p]);
+    }
+    for (std::int64_t i = mr; i < MR; ++i)
+      for (std::int64_t p = 0; p < kc; ++p) out[p * MR + i] = 0.0f;
+  }
+}
+
+// Offset in elements of panel jp at k = p0 (p0 a multiple of the group) in a lowp_layout buffer.
+inline std::int64_t lowp_offset(const gemm_desc& d, std::int64_t nr, std::int64_t group, std::int64_t jp,
+                                std::int64_t p0) {
+  return jp * nr * ceil_div(d.k, group) * group + p0 * nr;
 }
 
 }  // namespace

@@ -23,3 +23,37 @@ void fp32_execute_generic(const gemm_desc& d, const gemm_args& a, int ithr, int 
 void fp32_execute_neon(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
 
 }  // namespace infermark::gemm_detail
+
+namespace infermark::gemm_detail {
+
+// Low-precision formats (bf16, int8, fp8). Packed weights: panels of NR output channels, k grouped by
+// G consecutive values per column ([panel][ceil(k/G)][NR][G], zero-padded in n and k) so that one
+// vector load feeds a dot-product instruction (G=2 for vdpbf16ps / vpmaddwd, G=4 for vpdpbusd).
+// int8 VNNI panels are followed by int32 comp[n_panels*NR] = 128 * sum_k wei[j][k] (see int8 kernel).
+struct lowp_layout {
+  std::int64_t nr, group;  // panel width, k group
+  bool comp;               // int32 compensation after the panels
+};
+inline constexpr lowp_layout bf16_avx512_layout{64, 2, false};
+inline constexpr lowp_layout int8_avx512_layout{64, 4, true};
+inline constexpr lowp_layout fp8_avx512_layout{64, 1, false};
+inline constexpr lowp_layout bf16_avx2_layout{16, 1, false};
+inline constexpr lowp_layout int8_avx2_layout{16, 2, false};
+inline constexpr lowp_layout fp8_avx2_layout{16, 1, false};
+inline constexpr lowp_layout lowp_generic_layout{8, 1, false};
+
+// fp8 kernels use k blocks of exactly one scale block, so each block's sum is scaled once.
+inline constexpr std::int64_t fp8_kc = 128;
+
+void bf16_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+void int8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+void fp8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+void bf16_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+void int8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+void fp8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+
+extern const gemm_impl bf16_avx512_impl, int8_avx512_impl, fp8_avx512_impl;
+extern const gemm_impl bf16_avx2_impl, int8_avx2_impl, fp8_avx2_impl;
+extern const gemm_impl bf16_generic_impl, int8_generic_impl, fp8_generic_impl;
+
+}  // namespace infermark::gemm_detail

@@ -14,13 +14,15 @@ std::span<const gemm_impl> gemm_impls() {
   static const std::vector<gemm_impl> list = [] {
     std::vector<gemm_impl> l;
 #if defined(__x86_64__) || defined(_M_X64)
-    l.push_back(fp32_avx512_impl);
-    l.push_back(fp32_avx2_impl);
+    for (const gemm_impl* i : {&fp32_avx512_impl, &bf16_avx512_impl, &int8_avx512_impl, &fp8_avx512_impl,
+                               &fp32_avx2_impl, &bf16_avx2_impl, &int8_avx2_impl, &fp8_avx2_impl})
+      l.push_back(*i);
 #endif
 #if defined(__aarch64__)
     l.push_back(fp32_neon_impl);
 #endif
-    l.push_back(fp32_generic_impl);
+    for (const gemm_impl* i : {&fp32_generic_impl, &bf16_generic_impl, &int8_generic_impl, &fp8_generic_impl})
+      l.push_back(*i);
     l.push_back(gemm_reference());
     return l;
   }();

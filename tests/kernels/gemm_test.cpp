@@ -189,7 +189,8 @@ TEST_P(GemmFormat, MatchesReferenceOnEveryIsaAndThreadCount) {
       }
     }
   }
-  if (GetParam() == dtype::fp32) EXPECT_GT(compared, 0) << "no optimized fp32 implementation ran";
+  // Every format has at least its generic implementation: the comparison must have happened.
+  EXPECT_GE(compared, static_cast<int>(shapes().size()) * 3) << "optimized implementations did not run";
 }
 
 // Small integers with unit scales: every format's sums are exact, so results must equal the reference.
@@ -246,17 +247,34 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
     EXPECT_EQ(gemm_select(fp32).name, "generic:fp32");
     for (const auto& impl : gemm_impls()) {
       if (impl.name.starts_with("avx512") || impl.name.starts_with("avx2") || impl.name.starts_with("neon")) {
-        const auto why = impl.check(fp32);
+        // Each asked about its own format, so the ISA is the only reason left to refuse.
+        const dtype dt = parse_dtype(impl.name.substr(impl.name.find(':') + 1));
+        const auto why = impl.check(gemm_desc{4, 4, 4, dt});
         ASSERT_TRUE(why.has_value()) << impl.name << " accepted a generic-capped CPU";
         EXPECT_NE(why->find("generic"), std::string::npos) << *why;
       }
     }
   }
+  for (dtype dt : {dtype::fp32, dtype::bf16, dtype::int8, dtype::fp8}) {
+    const gemm_desc d{4, 4, 4, dt};
+    const std::string fmt(to_string(dt));
+    {
+      scoped_isa_cap cap(isa_level::generic);
+      EXPECT_EQ(gemm_select(d).name, "generic:" + fmt);
+    }
+    if (detected_isa() >= isa_level::avx2) {
+      scoped_isa_cap cap(isa_level::avx2);
+      EXPECT_EQ(gemm_select(d).name, "avx2:" + fmt);
+      EXPECT_TRUE(gemm_find("avx512:" + fmt).check(d).has_value());
+    }
+  }
   if (detected_isa() == isa_level::avx512) {
     EXPECT_EQ(gemm_select(fp32).name, "avx512:fp32");
-    scoped_isa_cap cap(isa_level::avx2);
-    EXPECT_EQ(gemm_select(fp32).name, "avx2:fp32");
-    EXPECT_TRUE(gemm_find("avx512:fp32").check(fp32).has_value());
+    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name, "avx512:fp8");
+    // bf16 and int8 need their extensions on top of AVX-512 F/BW/VL/DQ.
+    const auto& f = detected_features();
+    EXPECT_EQ(gemm_find("avx512:bf16").check(gemm_desc{4, 4, 4, dtype::bf16}).has_value(), !f.avx512_bf16);
+    EXPECT_EQ(gemm_find("avx512:int8").check(gemm_desc{4, 4, 4, dtype::int8}).has_value(), !f.avx512_vnni);
   }
   // A fp32 kernel refuses other formats, naming the format.
   const auto why = gemm_find("generic:fp32").check(gemm_desc{4, 4, 4, dtype::int8});
