@@ -11,10 +11,12 @@ PACKAGES=(g++ clang-14 cmake ninja-build pkg-config git
           libbenchmark-dev libgtest-dev libgmock-dev libhwloc-dev libtbb-dev nlohmann-json3-dev
           libtomlplusplus-dev libcli11-dev libfmt-dev libdnnl-dev libopenblas-dev
           libbenchmark-tools python3-scipy)
+# Only the tests need these: headless rendering of the HTML report, and the callgrind tier.
+TEST_PACKAGES=(chromium valgrind)
 
-install_missing() {
+install_missing() {  # install_missing <package>...
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -39,9 +41,9 @@ build() {  # build <preset>: configure once, then incremental builds
   cmake --build --preset "$preset" -j "$(nproc)" >&2
 }
 
-install_missing
 if [ "${1:-}" = "test" ]; then
   shift
+  install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
   build release
   ctest --preset release -j 2 --timeout 600 "$@"
   build asan
@@ -50,5 +52,6 @@ if [ "${1:-}" = "test" ]; then
   echo "clang 14 build: ok"
   exit 0
 fi
+install_missing "${PACKAGES[@]}"
 build release
 exec build/release/infermark run "$@"
