@@ -26,7 +26,7 @@ namespace infermark::attn_core {
 namespace {
 
 inline constexpr std::int64_t kTile = 32;        // keys per tile (K tile of 32 x 576 fp32 stays in L2)
-inline constexpr std::int64_t kRowsTarget = 64;  // query rows per work item in prefill
+inline constexpr std::int64_t kRowsTarget = 128;  // query rows per work item in prefill (Q + acc 128 KiB at d 128)
 inline constexpr float kLog2e = 1.4426950408889634f;
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
