@@ -1,6 +1,6 @@
 // MoE layer in the harness: descriptor
 //   moe:t<tokens>e<experts>k<top-k>h<hidden>i<inter>[s<shared inter>][g<groups>gk<kept groups>]
-//       [el<local experts>ef<first local>]:<dtype>[:score=..][:act=..][:route=..][:cache=cold]
+//       [el<local experts>ef<first local>]:<dtype>[:score=..][:act=..][:route=..][:cache=cold][:steps=routing]
 // Model shapes (workloads.md), t = tokens per step:
 //   DeepSeek-V3      moe:t64e256k8h7168i2048s2048g8gk4el8:fp8:score=sigmoid_group_topk   (shard 8 of 256)
 //   Qwen3-30B-A3B    moe:t64e128k8h2048i768:fp32
@@ -122,7 +122,8 @@ struct raw_buffer {  // uninitialized (pages are touched only where written)
 class moe_case final : public kernel_case {
  public:
   moe_case(const descriptor& desc, const moe_impl& impl, std::uint64_t seed)
-      : text_(to_string(desc)), d_(to_moe(desc)), impl_(impl), seed_(seed) {
+      : text_(to_string(desc)), d_(to_moe(desc)), impl_(impl), seed_(seed),
+        routing_only_(desc.option("steps") == "routing") {
     const moe_desc& m = d_;
     rng r{seed};
     x_.resize(static_cast<std::size_t>(m.tokens * m.hidden));
@@ -163,17 +164,27 @@ class moe_case final : public kernel_case {
   }
 
   std::string impl_name() const override { return impl_.name; }
-  work_model work() const override { return moe_work(d_, counts_); }
+  work_model work() const override {
+    work_model w = moe_work(d_, counts_);
+    if (routing_only_)
+      std::erase_if(w.phases, [](const work_phase& p) { return !is_routing(p.name); });
+    return w;
+  }
 
   void run(const backend& be) override {
     const moe_args a = args(set_);
     for (const auto& step : impl_.steps)
-      be.parallel([&](int ithr, int nthr) { step.execute(d_, a, ithr, nthr); });
+      if (!routing_only_ || is_routing(step.name))
+        be.parallel([&](int ithr, int nthr) { step.execute(d_, a, ithr, nthr); });
     set_ = (set_ + 1) % packed_.size();
   }
 
-  verdict verify(const backend&) override {
+  verdict verify(const backend& be) override {
     const moe_desc& m = d_;
+    if (routing_only_) {  // the timed runs skip the experts: produce a complete output once
+      const moe_args a = args(0);
+      for (const auto& step : impl_.steps) be.parallel([&](int ithr, int nthr) { step.execute(m, a, ithr, nthr); });
+    }
     verdict v;
     // The whole-layer work, for the record of what a shard stands for.
     const work_model full = moe_work(m, counts_, true);
@@ -245,6 +256,8 @@ class moe_case final : public kernel_case {
   }
 
  private:
+  // Steps and phases outside the experts: what steps=routing times.
+  static bool is_routing(std::string_view name) { return name == "router" || name == "dispatch" || name == "combine"; }
   const std::int32_t* eff_ids() const { return forced_ids_.empty() ? ids_.data() : forced_ids_.data(); }
   const float* eff_w() const { return forced_ids_.empty() ? w_.data() : forced_w_.data(); }
   bool local(std::int32_t e) const { return e >= d_.local_first && e < d_.local_first + d_.local(); }
@@ -304,6 +317,7 @@ class moe_case final : public kernel_case {
   moe_desc d_;
   const moe_impl& impl_;
   std::uint64_t seed_;
+  bool routing_only_;
   std::vector<float> x_, router_, bias_, forced_w_, dst_, w_;
   std::vector<std::int32_t> forced_ids_, ids_, counts_;
   std::vector<raw_buffer> packed_;
@@ -342,7 +356,9 @@ op_def make_moe_op() {
        {"act", "expert activation", {"swiglu", "swiglu_oai"}, "swiglu"},
        {"route", "routing: the router's choice or a synthetic distribution (fixed seed)",
         {"model", "uniform", "balanced", "zipf"}, "model"},
-       {"cache", "hot: one weight copy; cold: weight copies rotated over >= 4x the last-level cache", {"hot", "cold"}, "hot"}}};
+       {"cache", "hot: one weight copy; cold: weight copies rotated over >= 4x the last-level cache", {"hot", "cold"}, "hot"},
+       {"steps", "all: the whole layer; routing: only router, dispatch and combine (their share of the layer)",
+        {"all", "routing"}, "all"}}};
   op.implementations = moe_choices;
   op.footprint_bytes = [](const descriptor& d) {
     const moe_desc m = to_moe(d);

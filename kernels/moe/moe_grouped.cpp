@@ -29,7 +29,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "kernels/common/isa.hpp"
 #include "kernels/common/partition.hpp"
+#include "kernels/moe/moe_act.hpp"
 #include "kernels/moe/moe_internal.hpp"
 
 namespace infermark {
@@ -314,6 +316,22 @@ void for_my_tasks(const moe_desc& d, const std::int32_t* offsets, int phase, int
   });
 }
 
+void act_tile_generic(moe_activation act, const float* gate, const float* up, std::int64_t m, std::int64_t w,
+                      float* dst, std::int64_t ld) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < w; ++j) dst[i * ld + j] = activate(act, gate[i * w + j], up[i * w + j]);
+}
+
+// The activation kernel for the ISA level in effect (the same for every worker of a run).
+act_tile_fn pick_act() {
+#if defined(__x86_64__) || defined(_M_X64)
+  const isa_level isa = effective_isa();
+  if (isa >= isa_level::avx512) return act_tile_avx512;
+  if (isa >= isa_level::avx2) return act_tile_avx2;
+#endif
+  return act_tile_generic;
+}
+
 void step_gate_up(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const bound b = bind(d, a.packed);
   const scratch_view s = carve_scratch(d, a.scratch, nthr);
@@ -321,6 +339,7 @@ void step_gate_up(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const std::size_t es = dtype_size(d.dt);
   float* tile_g = s.tile + static_cast<std::int64_t>(ithr) * 2 * kRows * kGateUpChunk;
   float* tile_u = tile_g + kRows * kGateUpChunk;
+  const act_tile_fn act = pick_act();
   for_my_tasks(d, s.offsets, 0, ithr, nthr, [&](std::int64_t e, std::int64_t c, std::int64_t r0, std::int64_t r1) {
     const bool shared = e == moe_shared_expert;
     const expert_offsets& o = shared ? b.l.shared : b.l.routed;
@@ -344,8 +363,7 @@ void step_gate_up(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
     b.expert_g->execute(g, gemm_args{src, ex + o.gu_chunk_at(o.gate_at, c), tile_g, src_scale, gs}, 0, 1);
     b.expert_g->execute(g, gemm_args{src, ex + o.gu_chunk_at(o.up_at, c), tile_u, src_scale, us}, 0, 1);
     float* out = (shared ? s.hs : s.hf) + row0 * o.inter + c * kGateUpChunk;
-    for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < w; ++j) out[i * o.inter + j] = activate(d.act, tile_g[i * w + j], tile_u[i * w + j]);
+    act(d.act, tile_g, tile_u, m, w, out, o.inter);
   });
 }
 
