@@ -138,10 +138,12 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
     // Same vector width as the fp32 FMA but 2 products per lane: never below the fp32 peak.
     EXPECT_GT(*r.peak_gflops_1core.bf16, 0.9 * *r.peak_gflops_1core.fp32);
   }
-  if (r.peak_gflops.int8)
+  if (r.peak_gflops.int8) {
     EXPECT_NE(r.isa_used["int8"].get<std::string>().find("vpdpbusd"), std::string::npos);
-  if (effective_isa() == isa_level::avx512)
+  }
+  if (effective_isa() == isa_level::avx512) {
     EXPECT_NE(r.isa_used["fp32"].get<std::string>().find("avx512"), std::string::npos);
+  }
   EXPECT_DOUBLE_EQ(*r.peak_for("fp32", r.threads),
                    std::min(*r.peak_gflops.fp32, r.threads * *r.peak_gflops_1core.fp32));
   EXPECT_DOUBLE_EQ(*r.peak_for("fp32", 1), *r.peak_gflops_1core.fp32);
@@ -156,11 +158,15 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
     EXPECT_GT(r.caches[i].read_gbs, 0.1);
     EXPECT_LT(r.caches[i].working_set_per_thread_bytes, m.caches[i].size_bytes);
     EXPECT_EQ(r.caches[i].size_bytes, r.caches[i].working_set_per_thread_bytes * r.threads);
-    if (i > 0) EXPECT_GT(r.caches[i].working_set_per_thread_bytes, m.caches[i - 1].size_bytes);
+    if (i > 0) {
+      EXPECT_GT(r.caches[i].working_set_per_thread_bytes, m.caches[i - 1].size_bytes);
+    }
   }
 #ifndef INFERMARK_SANITIZED
   // L1-resident reads are many times faster than DRAM reads on any machine this runs on.
-  if (!r.caches.empty()) EXPECT_GT(r.caches.front().read_gbs, 2 * r.read_gbs);
+  if (!r.caches.empty()) {
+    EXPECT_GT(r.caches.front().read_gbs, 2 * r.read_gbs);
+  }
 #endif
   EXPECT_EQ(r.measured_at.size(), 24u);  // 2025-01-02T03:04:05.678Z
   // What was measured survives the file format.
@@ -169,7 +175,7 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
 
 // All cores reach at least one core's figure, and no more than linear scaling of it. Other processes
 // share this machine's cores (ctest -j, builds), so a disturbed measurement is retried, at most twice,
-// with a longer budget before the lower bound fails.
+// with a longer budget before the lower bound fails; on an oversubscribed machine it is skipped instead.
 TEST(ProbeMeasure, AllCoresAtLeastOneCoreAndAtMostLinear) {
   if (max_threads() < 2) GTEST_SKIP() << "one processing unit";
   std::string why;
@@ -190,11 +196,19 @@ TEST(ProbeMeasure, AllCoresAtLeastOneCoreAndAtMostLinear) {
     }
     if (why.empty()) break;
   }
+  if (!why.empty()) {
+    // Only an oversubscribed machine (more runnable work than PUs over the last minute) excuses it: there
+    // the workers cannot all run at once, whatever the probe does.
+    double load1 = 0;
+    std::ifstream("/proc/loadavg") >> load1;
+    if (load1 > max_threads()) GTEST_SKIP() << "machine oversubscribed (load " << load1 << " on " << max_threads() << " PUs): " << why;
+  }
   EXPECT_TRUE(why.empty()) << "all-core peak below the single-core peak in 3 attempts: " << why;
 }
 
 TEST(ProbeMeasure, CappedToAvx2HasNoBf16OrInt8) {
   if (detected_isa() < isa_level::avx2) GTEST_SKIP() << "CPU has no AVX2";
+  const std::string uncapped = machine_fingerprint();
   scoped_isa_cap cap(isa_level::avx2);
   const probe_result r = measure_probe(tiny());
   EXPECT_EQ(r.isa_level, "avx2");
@@ -206,7 +220,10 @@ TEST(ProbeMeasure, CappedToAvx2HasNoBf16OrInt8) {
   EXPECT_NE(r.isa_used["fp32"].get<std::string>().find("avx2"), std::string::npos);
   EXPECT_GT(*r.peak_gflops.fp32, 0.1);
   // The cap is part of the fingerprint: a capped probe never reuses an uncapped cache file.
-  EXPECT_NE(r.fingerprint, measured().fingerprint);
+  EXPECT_EQ(r.fingerprint, machine_fingerprint());
+  if (detected_isa() > isa_level::avx2) {
+    EXPECT_NE(r.fingerprint, uncapped);
+  }
 }
 
 TEST(ProbeMeasure, RestoresCallerAffinityAndRejectsBadOptions) {
@@ -231,12 +248,15 @@ TEST(ProbeMeasure, RestoresCallerAffinityAndRejectsBadOptions) {
   EXPECT_THROW(measure_probe(o), std::invalid_argument);
 }
 
-// The cache logic with a counting measure function that hands out the suite's real measurement.
+// The cache logic with a counting measure function (no timing needed: the synthetic result carries
+// this machine's fingerprint, as a real measurement would).
 struct counting_measure {
   int calls = 0;
   probe_result operator()(const probe_options& o) {
     ++calls;
-    probe_result r = measured();
+    probe_result r = synthetic();
+    r.fingerprint_fields = fingerprint_fields();
+    r.fingerprint = machine_fingerprint();
     r.threads = o.threads == 0 ? max_threads() : o.threads;
     r.measured_at = "2025-01-01T00:00:00." + std::to_string(100 + calls) + "Z";
     return r;
@@ -323,8 +343,9 @@ TEST(ProbeFingerprint, StableAndSensitiveToEachField) {
   EXPECT_NE(changed([](auto& g) { g["compiler"] = "gcc 99"; }), fp);
   EXPECT_NE(changed([](auto& g) { g["isa_detected"].push_back("amx"); }), fp);
   EXPECT_NE(changed([](auto& g) { g["probe_version"] = probe_version + 1; }), fp);
-  if (!f["caches"].empty())
+  if (!f["caches"].empty()) {
     EXPECT_NE(changed([](auto& g) { g["caches"][0]["size_bytes"] = 1; }), fp);
+  }
   // FNV-1a 64 of the compact dump: a known value pins the algorithm across builds.
   EXPECT_EQ(fingerprint_hash(nlohmann::json::object()), "08f44b07b5901a25");  // FNV-1a 64 of "{}"
 }
@@ -406,12 +427,16 @@ TEST(ProbeKernels, EveryRunnableVariantComputes) {
     const auto fk = pk::select_fp32(f);
     EXPECT_TRUE(std::isfinite(fk.run(100000, 0.999f))) << fk.path;
     EXPECT_GT(fk.ops_per_iter, 0);
-    if (auto k = pk::select_bf16(f)) EXPECT_TRUE(std::isfinite(k->run(100000, 0.999f))) << k->path;
+    if (auto k = pk::select_bf16(f)) {
+      EXPECT_TRUE(std::isfinite(k->run(100000, 0.999f))) << k->path;
+    }
     if (auto k = pk::select_int8(f)) {
       // The +v/-v pattern adds zero per instruction to accumulators that start at zero.
       EXPECT_EQ(k->run(100000, 0.999f), 0.0) << k->path;
     }
-    if (level == isa_level::generic) EXPECT_NE(std::string(fk.path).find("generic"), std::string::npos);
+    if (level == isa_level::generic) {
+      EXPECT_NE(std::string(fk.path).find("generic"), std::string::npos);
+    }
   }
 }
 
