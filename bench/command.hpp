@@ -27,5 +27,6 @@ command probe_command();
 command list_command();
 command compare_command();
 command baseline_command();
+command report_command();
 
 }  // namespace infermark
