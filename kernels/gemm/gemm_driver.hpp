@@ -97,10 +97,12 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
       for (std::int64_t jp = jp0; jp < jp1; ++jp) {
         const auto* b = K::b_panel(d, args.packed_wei, jp, p0);
         const int nr = static_cast<int>(std::min<std::int64_t>(K::NR, d.n - jp * K::NR));
-        // The next weight panel comes from memory: each row tile asks for its share of it into L2 so
-        // that the first tile of the next panel does not wait on DRAM latency.
-        const char* next = jp + 1 < jp1 ? reinterpret_cast<const char*>(K::b_panel(d, args.packed_wei, jp + 1, p0))
-                                        : nullptr;
+        // The next weight panel comes from memory: with several row tiles per panel (compute-bound),
+        // each tile asks for its share of it into L2 so the next panel's first tile does not wait on
+        // DRAM. With few rows the k loop streams the panel and the hardware prefetcher keeps up.
+        const char* next = (tiles >= 4 && jp + 1 < jp1)
+                               ? reinterpret_cast<const char*>(K::b_panel(d, args.packed_wei, jp + 1, p0))
+                               : nullptr;
         for (std::int64_t ir = 0; ir < mc; ir += K::MR) {
           if (next) {
             const std::int64_t o0 = (ir / K::MR) * chunk, o1 = std::min(b_bytes, o0 + chunk);
