@@ -54,19 +54,28 @@ std::string label(backend_kind k, int nthr) { return std::string(to_string(k)) +
 // Runs one parallel() and checks, inside each worker, that it runs on the PU reported for its slot.
 // Returns the number of workers that were elsewhere.
 int misplaced_workers(const backend& b, const pin_report& r) {
-  std::atomic<int> bad{0};
+  std::atomic<int> bad{0}, arrived{0};
   std::mutex mu;
   std::string detail;
-  b.parallel([&](int ithr, int) {
+  std::set<int> slots;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  b.parallel([&](int ithr, int n) {
     const int slot = b.worker_slot();
     const int cpu = sched_getcpu();
-    if (slot < 0 || slot >= static_cast<int>(r.cpus.size()) || r.cpus[static_cast<std::size_t>(slot)] != cpu) {
-      bad.fetch_add(1);
+    {
       std::lock_guard<std::mutex> lock(mu);
-      detail += " ithr " + std::to_string(ithr) + " slot " + std::to_string(slot) + " on cpu " + std::to_string(cpu) + ";";
+      slots.insert(slot);
+      if (slot < 0 || slot >= static_cast<int>(r.cpus.size()) || r.cpus[static_cast<std::size_t>(slot)] != cpu) {
+        bad.fetch_add(1);
+        detail += " ithr " + std::to_string(ithr) + " slot " + std::to_string(slot) + " on cpu " + std::to_string(cpu) + ";";
+      }
     }
+    // Hold every share until all have started, so every worker thread (not just the caller) is checked.
+    arrived.fetch_add(1);
+    while (arrived.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   });
   if (bad) ADD_FAILURE() << to_string(b.kind()) << " misplaced:" << detail;
+  EXPECT_EQ(static_cast<int>(slots.size()), b.threads()) << to_string(b.kind()) << ": not every worker slot ran";
   return bad.load();
 }
 
@@ -156,16 +165,28 @@ TEST(Pinning, NoneLeavesWorkersOnTheWholeAllowedSet) {
   const auto before = thread_affinity();
   for (auto k : all_kinds) {
     const int nthr = k == backend_kind::serial ? 1 : std::min(2, max_threads());
+    // First leave pinned threads behind (TBB workers keep their binding after their backend is gone;
+    // with OpenMP the pool threads would, were they not released): the unpinned backend must undo it.
+    {
+      const auto pinned = make_backend({k, nthr, pin_policy::core});
+      pinned->parallel([](int, int) {});
+    }
     const auto b = make_backend({k, nthr, pin_policy::none});
     const auto r = b->pinning();
     EXPECT_EQ(r.requested, pin_policy::none);
     EXPECT_FALSE(r.applied);
     EXPECT_TRUE(r.cpus.empty());
     EXPECT_TRUE(r.message.empty()) << r.message;
-    std::atomic<int> narrowed{0};
-    b->parallel([&](int, int) {
+    std::atomic<int> narrowed{0}, arrived{0};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    b->parallel([&](int, int n) {
       if (thread_affinity() != before) narrowed.fetch_add(1);
+      // Hold every share until all have started, so each runs on its own thread (TBB would otherwise
+      // let the calling thread run them all, and a stale worker binding would go unseen).
+      arrived.fetch_add(1);
+      while (arrived.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
     });
+    EXPECT_EQ(arrived.load(), nthr);
     EXPECT_EQ(narrowed.load(), 0) << label(k, nthr);
   }
 }
