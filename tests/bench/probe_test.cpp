@@ -135,8 +135,6 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
   EXPECT_EQ(r.peak_gflops_1core.int8.has_value(), f.avx512_vnni);
   if (r.peak_gflops.bf16) {
     EXPECT_NE(r.isa_used["bf16"].get<std::string>().find("vdpbf16ps"), std::string::npos);
-    // Same vector width as the fp32 FMA but 2 products per lane: never below the fp32 peak.
-    EXPECT_GT(*r.peak_gflops_1core.bf16, 0.9 * *r.peak_gflops_1core.fp32);
   }
   if (r.peak_gflops.int8) {
     EXPECT_NE(r.isa_used["int8"].get<std::string>().find("vpdpbusd"), std::string::npos);
@@ -146,7 +144,7 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
   }
   EXPECT_DOUBLE_EQ(*r.peak_for("fp32", r.threads),
                    std::min(*r.peak_gflops.fp32, r.threads * *r.peak_gflops_1core.fp32));
-  EXPECT_DOUBLE_EQ(*r.peak_for("fp32", 1), *r.peak_gflops_1core.fp32);
+  EXPECT_DOUBLE_EQ(*r.peak_for("fp32", 1), std::min(*r.peak_gflops.fp32, *r.peak_gflops_1core.fp32));
 
   EXPECT_GT(r.read_gbs, 0.1);
   EXPECT_GT(r.triad_gbs, 0.1);
@@ -162,48 +160,72 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
       EXPECT_GT(r.caches[i].working_set_per_thread_bytes, m.caches[i - 1].size_bytes);
     }
   }
-#ifndef INFERMARK_SANITIZED
-  // L1-resident reads are many times faster than DRAM reads on any machine this runs on.
-  if (!r.caches.empty()) {
-    EXPECT_GT(r.caches.front().read_gbs, 2 * r.read_gbs);
-  }
-#endif
   EXPECT_EQ(r.measured_at.size(), 24u);  // 2025-01-02T03:04:05.678Z
   // What was measured survives the file format.
   EXPECT_EQ(probe_result::from_json(r.to_json()).to_json(), r.to_json());
 }
 
-// All cores reach at least one core's figure, and no more than linear scaling of it. Other processes
-// share this machine's cores (ctest -j, builds), so a disturbed measurement is retried, at most twice,
-// with a longer budget before the lower bound fails; on an oversubscribed machine it is skipped instead.
-TEST(ProbeMeasure, AllCoresAtLeastOneCoreAndAtMostLinear) {
-  if (max_threads() < 2) GTEST_SKIP() << "one processing unit";
+// Relations between measured figures that hold on any machine the probe runs on; empty when all hold.
+std::string ratio_problems(const probe_result& r) {
+  std::string why;
+  auto fail = [&](const std::string& what, double a, double b) {
+    why += what + " (" + std::to_string(a) + " vs " + std::to_string(b) + "); ";
+  };
+  const std::pair<const char*, std::pair<std::optional<double>, std::optional<double>>> figures[] = {
+      {"fp32", {r.peak_gflops_1core.fp32, r.peak_gflops.fp32}},
+      {"bf16", {r.peak_gflops_1core.bf16, r.peak_gflops.bf16}},
+      {"int8", {r.peak_gflops_1core.int8, r.peak_gflops.int8}}};
+  for (const auto& [name, v] : figures) {
+    if (!v.first) continue;
+    // All cores reach at least one core's figure, and no more than linear scaling of it.
+    if (*v.second < 0.9 * *v.first) fail(std::string(name) + " all-core < 0.9 x 1-core", *v.second, *v.first);
+    if (*v.second > 1.25 * r.threads * *v.first) fail(std::string(name) + " all-core > 1.25 x linear", *v.second, *v.first);
+  }
+  // vdpbf16ps has the FMA's vector width and two products per lane: never below the fp32 peak.
+  if (r.peak_gflops_1core.bf16 && *r.peak_gflops_1core.bf16 < 0.9 * *r.peak_gflops_1core.fp32)
+    fail("bf16 1-core < 0.9 x fp32 1-core", *r.peak_gflops_1core.bf16, *r.peak_gflops_1core.fp32);
+#ifndef INFERMARK_SANITIZED
+  // L1-resident reads are many times faster than DRAM reads on any machine this runs on.
+  if (!r.caches.empty() && r.caches.front().read_gbs < 2 * r.read_gbs)
+    fail("L1 read < 2 x DRAM read", r.caches.front().read_gbs, r.read_gbs);
+#endif
+  return why;
+}
+
+// Other processes share this machine's cores (ctest -j, builds), so a disturbed measurement is retried,
+// at most twice, with a longer budget; only an oversubscribed machine (more runnable work than PUs
+// over the last minute, where the workers cannot run undisturbed whatever the probe does) skips it.
+TEST(ProbeMeasure, MeasuredFiguresRelateAsTheHardwareDoes) {
   std::string why;
   for (int attempt = 0; attempt < 3; ++attempt) {
     probe_options o = tiny();
     o.seconds_per_test = 0.1;
-    const probe_result r = attempt == 0 ? measured() : measure_probe(o);
-    why.clear();
-    const std::pair<const char*, std::pair<std::optional<double>, std::optional<double>>> figures[] = {
-        {"fp32", {r.peak_gflops_1core.fp32, r.peak_gflops.fp32}},
-        {"bf16", {r.peak_gflops_1core.bf16, r.peak_gflops.bf16}},
-        {"int8", {r.peak_gflops_1core.int8, r.peak_gflops.int8}}};
-    for (const auto& [name, v] : figures) {
-      if (!v.first) continue;
-      EXPECT_LE(*v.second, 1.25 * r.threads * *v.first) << name;  // counting error, not noise
-      if (*v.second < 0.9 * *v.first)
-        why += std::string(name) + ": " + std::to_string(*v.second) + " < 0.9 x " + std::to_string(*v.first) + "; ";
-    }
+    why = ratio_problems(attempt == 0 ? measured() : measure_probe(o));
     if (why.empty()) break;
   }
   if (!why.empty()) {
-    // Only an oversubscribed machine (more runnable work than PUs over the last minute) excuses it: there
-    // the workers cannot all run at once, whatever the probe does.
     double load1 = 0;
     std::ifstream("/proc/loadavg") >> load1;
-    if (load1 > max_threads()) GTEST_SKIP() << "machine oversubscribed (load " << load1 << " on " << max_threads() << " PUs): " << why;
+    if (load1 > max_threads())
+      GTEST_SKIP() << "machine oversubscribed (load " << load1 << " on " << max_threads() << " PUs): " << why;
   }
-  EXPECT_TRUE(why.empty()) << "all-core peak below the single-core peak in 3 attempts: " << why;
+  EXPECT_TRUE(why.empty()) << "in 3 attempts: " << why;
+}
+
+TEST(ProbeMeasure, RatioChecksCanFail) {
+  probe_result r = synthetic();
+  r.peak_gflops_1core = {100.0, 200.0, 400.0};
+  r.peak_gflops = {200.0, 400.0, 800.0};
+  r.threads = 2;
+  r.caches = {{1, 65536, 900.0, 16384, 32768}};
+  EXPECT_EQ(ratio_problems(r), "");
+  r.peak_gflops.fp32 = 80.0;  // all cores below one core
+  EXPECT_NE(ratio_problems(r).find("fp32 all-core < 0.9"), std::string::npos);
+  r.peak_gflops.fp32 = 300.0;  // superlinear: a counting error
+  EXPECT_NE(ratio_problems(r).find("fp32 all-core > 1.25"), std::string::npos);
+  r.peak_gflops.fp32 = 200.0;
+  r.peak_gflops_1core.bf16 = 50.0;
+  EXPECT_NE(ratio_problems(r).find("bf16 1-core"), std::string::npos);
 }
 
 TEST(ProbeMeasure, CappedToAvx2HasNoBf16OrInt8) {
