@@ -10,6 +10,7 @@
 #include "backends/topology.hpp"
 #include "bench/op.hpp"
 #include "bench/ops/gemm_peers.hpp"
+#include "kernels/common/partition.hpp"
 #include "kernels/gemm/gemm.hpp"
 
 namespace infermark {
@@ -29,29 +30,85 @@ int cold_sets(std::uint64_t weight_bytes) {
   return static_cast<int>(std::max<std::uint64_t>(1, (target + weight_bytes - 1) / weight_bytes));
 }
 
-void fill_integers(float* p, std::int64_t n, std::mt19937_64& rng) {
-  std::uniform_int_distribution<int> dist(-3, 3);
-  for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(dist(rng));
-}
+// Inputs are small integers (and power-of-two scales), exactly representable in every format, with
+// sums that stay below 2^24: every summation order gives the same fp32 result, so verification can
+// demand equality with the reference instead of a tolerance.
+struct gemm_data {
+  std::vector<std::byte> src, wei;          // storage format of d.dt
+  std::vector<float> src_scale, wei_scale;  // int8 / fp8 only
+  std::int64_t kb = 0;                      // fp8: k blocks of 128
+
+  gemm_data(const gemm_desc& d, std::mt19937_64& rng) {
+    const std::size_t es = dtype_size(d.dt);
+    src.resize(static_cast<std::size_t>(d.m * d.k) * es);
+    wei.resize(static_cast<std::size_t>(d.n * d.k) * es);
+    fill(d.dt, src.data(), d.m * d.k, rng);
+    fill(d.dt, wei.data(), d.n * d.k, rng);
+    std::uniform_int_distribution<int> pow2(-2, 2);
+    auto scales = [&](std::vector<float>& v, std::int64_t n) {
+      v.resize(static_cast<std::size_t>(n));
+      for (auto& x : v) x = std::ldexp(1.0f, pow2(rng));
+    };
+    if (d.dt == dtype::int8) {
+      scales(src_scale, d.m);
+      scales(wei_scale, d.n);
+    } else if (d.dt == dtype::fp8) {
+      kb = div_up(d.k, gemm_fp8_block);
+      scales(src_scale, d.m * kb);
+      scales(wei_scale, div_up(d.n, gemm_fp8_block) * kb);
+    }
+  }
+
+  static void fill(dtype dt, std::byte* p, std::int64_t n, std::mt19937_64& rng) {
+    std::uniform_int_distribution<int> dist(-3, 3);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const int v = dist(rng);
+      switch (dt) {
+        case dtype::fp32: reinterpret_cast<float*>(p)[i] = static_cast<float>(v); break;
+        case dtype::bf16: reinterpret_cast<bf16_t*>(p)[i] = f32_to_bf16(static_cast<float>(v)); break;
+        case dtype::int8: reinterpret_cast<std::int8_t*>(p)[i] = static_cast<std::int8_t>(v); break;
+        case dtype::fp8: reinterpret_cast<fp8_t*>(p)[i] = f32_to_fp8_e4m3(static_cast<float>(v)); break;
+      }
+    }
+  }
+
+  gemm_args args(const void* packed, float* dst) const {
+    return gemm_args{src.data(), packed, dst, src_scale.empty() ? nullptr : src_scale.data(),
+                     wei_scale.empty() ? nullptr : wei_scale.data()};
+  }
+  gemm_data() = default;
+  // The rows `picked` of src (and their scales) with the same weights: the verification sub-problem.
+  gemm_data rows(const gemm_desc& d, const std::vector<std::int64_t>& picked) const {
+    gemm_data sub;
+    const std::size_t row_bytes = static_cast<std::size_t>(d.k) * dtype_size(d.dt);
+    sub.kb = kb;
+    sub.wei_scale = wei_scale;
+    const std::size_t scales_per_row = d.dt == dtype::int8 ? 1 : static_cast<std::size_t>(kb);
+    for (const auto r : picked) {
+      sub.src.insert(sub.src.end(), src.begin() + r * row_bytes, src.begin() + (r + 1) * row_bytes);
+      if (!src_scale.empty())
+        sub.src_scale.insert(sub.src_scale.end(), src_scale.begin() + r * scales_per_row,
+                             src_scale.begin() + (r + 1) * scales_per_row);
+    }
+    return sub;
+  }
+};
 
 class gemm_case final : public kernel_case {
  public:
   gemm_case(const descriptor& d, const gemm_impl* impl, std::unique_ptr<gemm_peer> peer, std::uint64_t seed)
       : d_(to_gemm(d)), impl_(impl), peer_(std::move(peer)) {
     std::mt19937_64 rng(seed);
-    src_.resize(static_cast<std::size_t>(d_.m * d_.k));
-    wei_.resize(static_cast<std::size_t>(d_.n * d_.k));
+    data_ = gemm_data(d_, rng);
     dst_.assign(static_cast<std::size_t>(d_.m * d_.n), std::numeric_limits<float>::quiet_NaN());
-    fill_integers(src_.data(), d_.m * d_.k, rng);
-    fill_integers(wei_.data(), d_.n * d_.k, rng);
-    const int sets = d.option("cache") == "cold" ? cold_sets(wei_.size() * sizeof(float)) : 1;
+    const int sets = d.option("cache") == "cold" ? cold_sets(data_.wei.size()) : 1;
     if (peer_) {
-      peer_->prepare(d_, wei_.data(), sets);
+      peer_->prepare(d_, reinterpret_cast<const float*>(data_.wei.data()), sets);
     } else {
       packed_.resize(static_cast<std::size_t>(sets));
       for (auto& p : packed_) {
         p.resize(impl_->packed_bytes(d_));
-        impl_->pack(d_, wei_.data(), p.data());
+        impl_->pack(d_, data_.wei.data(), p.data());
       }
     }
   }
@@ -59,13 +116,15 @@ class gemm_case final : public kernel_case {
   std::string impl_name() const override { return peer_ ? std::string(peer_->name()) : std::string(impl_->name); }
   work_model work() const override { return gemm_work(d_); }
   bool uses_backend() const override { return peer_ == nullptr; }
+  // fp8 has no CPU unit: the kernels dequantize into fp32 FMAs, so the fp32 peak bounds them.
+  std::string peak_dtype() const override { return d_.dt == dtype::fp8 ? "fp32" : ""; }
 
   void run(const backend& be) override {
     if (peer_) {
-      peer_->run(be.threads(), src_.data(), dst_.data());
+      peer_->run(be.threads(), reinterpret_cast<const float*>(data_.src.data()), dst_.data());
       return;
     }
-    const gemm_args args{src_.data(), packed_[set_].data(), dst_.data()};
+    const gemm_args args = data_.args(packed_[set_].data(), dst_.data());
     be.parallel([&](int ithr, int nthr) { impl_->execute(d_, args, ithr, nthr); });
     set_ = (set_ + 1) % packed_.size();
   }
@@ -80,13 +139,12 @@ class gemm_case final : public kernel_case {
     picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
     gemm_desc sub = d_;
     sub.m = static_cast<std::int64_t>(picked.size());
-    std::vector<float> sub_src(static_cast<std::size_t>(sub.m * d_.k)), sub_dst(static_cast<std::size_t>(sub.m * d_.n));
-    for (std::size_t r = 0; r < picked.size(); ++r)
-      std::memcpy(&sub_src[r * d_.k], &src_[picked[r] * d_.k], d_.k * sizeof(float));
+    const gemm_data sub_data = data_.rows(d_, picked);
+    std::vector<float> sub_dst(static_cast<std::size_t>(sub.m * d_.n));
     const gemm_impl& ref = gemm_reference();
     std::vector<std::byte> ref_packed(ref.packed_bytes(sub));
-    ref.pack(sub, wei_.data(), ref_packed.data());
-    const gemm_args args{sub_src.data(), ref_packed.data(), sub_dst.data()};
+    ref.pack(sub, data_.wei.data(), ref_packed.data());
+    const gemm_args args = sub_data.args(ref_packed.data(), sub_dst.data());
     be.parallel([&](int ithr, int nthr) { ref.execute(sub, args, ithr, nthr); });
 
     verdict v;
@@ -114,7 +172,8 @@ class gemm_case final : public kernel_case {
   gemm_desc d_;
   const gemm_impl* impl_ = nullptr;
   std::unique_ptr<gemm_peer> peer_;
-  std::vector<float> src_, wei_, dst_;
+  gemm_data data_;
+  std::vector<float> dst_;
   std::vector<std::vector<std::byte>> packed_;
   std::size_t set_ = 0;
 };
@@ -143,9 +202,11 @@ op_def make_gemm_op() {
   op.implementations = gemm_choices;
   op.footprint_bytes = [](const descriptor& d) {
     const gemm_desc g = to_gemm(d);
-    const std::uint64_t wbytes = static_cast<std::uint64_t>(g.n * g.k) * 4;
+    const std::uint64_t es = dtype_size(g.dt);
+    const std::uint64_t wbytes = static_cast<std::uint64_t>(g.n * g.k) * es;
     const int sets = d.option("cache") == "cold" ? cold_sets(wbytes) : 1;
-    return static_cast<std::uint64_t>(g.m * g.k + g.m * g.n) * 4 + wbytes * (1 + sets);
+    // src, logical weights, packed copies (assumed no larger than 2x logical), dst.
+    return static_cast<std::uint64_t>(g.m * g.k) * es + static_cast<std::uint64_t>(g.m * g.n) * 4 + wbytes * (1 + 2 * sets);
   };
   op.make = [](const descriptor& d, const std::string& impl, std::uint64_t seed) -> std::unique_ptr<kernel_case> {
     const gemm_desc g = to_gemm(d);

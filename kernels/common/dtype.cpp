@@ -56,6 +56,7 @@ fp8_t f32_to_fp8_e4m3(float f) {
   if (std::isnan(f)) return 0x7f;
   const std::uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
   float a = std::fabs(f);
+  if (a == 0.0f) return sign;  // frexp(0) has no binade: handle signed zero first
   if (a >= 448.0f) return sign | 0x7e;  // saturate to the largest finite value
   // Find the nearest representable value by rounding in the value's binade (ties to even).
   int e;
