@@ -1,4 +1,8 @@
 // The expert activation (moe_act.hpp) with AVX-512 intrinsics; called only after run-time dispatch.
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_ps (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "kernels/moe/moe_act.hpp"
