@@ -13,7 +13,10 @@ namespace infermark {
 
 int cli_main(int argc, char** argv) {
   // Every subcommand, one line each.
-  const std::vector<command> commands = {run_command(), probe_command(), list_command(), compare_command(), baseline_command(), report_command()};
+  const std::vector<command> commands = {run_command(), probe_command(), list_command(), compare_command(), baseline_command(), report_command(),
+                                         estimate_command(),
+                                         calibrate_command(),
+                                         profiles_command()};
 
   CLI::App app{"infermark: microbenchmarks of AI inference kernels, verified, placed on the host roofline "
                "and scaled to accelerator estimates"};

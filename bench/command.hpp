@@ -28,5 +28,8 @@ command list_command();
 command compare_command();
 command baseline_command();
 command report_command();
+command estimate_command();
+command calibrate_command();
+command profiles_command();
 
 }  // namespace infermark

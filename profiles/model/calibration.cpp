@@ -324,4 +324,23 @@ double median_abs(const std::vector<loo_result>& r) {
   return median(v);
 }
 
+nlohmann::json calibration_json(const efficiency_model& m) {
+  const auto loo = m.leave_one_out();
+  nlohmann::json l = nlohmann::json::array();
+  for (const auto& r : loo) {
+    const auto& pts = m.points();
+    const auto it = std::find_if(pts.begin(), pts.end(), [&](const calibration_point& p) { return p.id == r.id; });
+    l.push_back({{"id", r.id}, {"target", it->target}, {"kernel", std::string(to_string(it->kernel))}, {"dtype", it->dtype},
+                 {"bound", std::string(to_string(it->bound))}, {"measured", r.measured}, {"predicted", r.predicted},
+                 {"rel_error", r.rel_error}, {"provenance", r.provenance}});
+  }
+  return {{"method", "median achieved fraction per target x kernel class x dtype x bound; borrowing: vendor family "
+                     "(same dtype), the target in other dtypes, the family in other dtypes, all vendors; else assumed "
+                     "(see profiles/README.md)"},
+          {"points", m.points().size()},
+          {"factors", m.fitted_json()},
+          {"leave_one_out", l},
+          {"median_abs_loo_error", median_abs(loo)}};
+}
+
 }  // namespace infermark

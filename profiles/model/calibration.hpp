@@ -99,4 +99,8 @@ class efficiency_model {
 
 double median_abs(const std::vector<loo_result>& r);  // median |rel_error|
 
+// What `infermark calibrate` writes: {"method", "points", "factors": fitted_json(), "leave_one_out": [{id,
+// target, kernel, dtype, bound, measured, predicted, rel_error, provenance}], "median_abs_loo_error"}.
+nlohmann::json calibration_json(const efficiency_model& m);
+
 }  // namespace infermark

@@ -1,0 +1,49 @@
+// `infermark calibrate`: fit the efficiency factors from profiles/calibration/*.toml, write them, and
+// report each calibration point's leave-one-out error.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "bench/command.hpp"
+#include "bench/results.hpp"
+#include "profiles/model/calibration.hpp"
+
+namespace infermark {
+
+command calibrate_command() {
+  return {"calibrate", "fit the per-target x kernel-class x dtype efficiency factors; report leave-one-out errors",
+          [](CLI::App& sub, const global_options&) -> std::function<int()> {
+            auto out = std::make_shared<std::string>((std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration" / "fitted.json").string());
+            auto format = std::make_shared<std::string>("table");
+            sub.add_option("--out", *out, "where to write the fitted factors (JSON)")->capture_default_str();
+            sub.add_option("--format", *format, "table | json (what is printed)")->capture_default_str();
+            return [out, format] {
+              if (*format != "table" && *format != "json")
+                throw std::invalid_argument(fmt::format("unknown format '{}'; valid choices: table, json", *format));
+              check_writable(*out);
+              const profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
+              const efficiency_model model(db, load_calibration(std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration"));
+              const nlohmann::json fitted = calibration_json(model);
+              write_json_atomically(*out, fitted);
+              if (*format == "json") {
+                std::cout << fitted.dump(2) << "\n";
+                return 0;
+              }
+              std::cout << fmt::format("{:<40} {:<12} {:<18} {:<5} {:<9} {:>8} {:>9} {:>7}  {}\n", "point", "target", "kernel", "dtype",
+                                       "bound", "measured", "predicted", "error", "refit from");
+              for (const auto& r : fitted["leave_one_out"])
+                std::cout << fmt::format("{:<40} {:<12} {:<18} {:<5} {:<9} {:>8.3f} {:>9.3f} {:>+6.1f}%  {}\n", r["id"].get<std::string>(),
+                                         r["target"].get<std::string>(), r["kernel"].get<std::string>(), r["dtype"].get<std::string>(),
+                                         r["bound"].get<std::string>(), r["measured"].get<double>(), r["predicted"].get<double>(),
+                                         100 * r["rel_error"].get<double>(), r["provenance"].get<std::string>());
+              std::cout << fmt::format("{} points, {} factors; median leave-one-out |error| {:.1f}% (target <= 10%)\n",
+                                       fitted["leave_one_out"].size(), fitted["factors"].size(),
+                                       100 * fitted["median_abs_loo_error"].get<double>());
+              std::cout << "wrote " << *out << "\n";
+              return 0;
+            };
+          }};
+}
+
+}  // namespace infermark
