@@ -62,12 +62,14 @@ command compare_command() {
             sub.add_option("--github-benchmark", f->github_benchmark, "also write the new results as github-action-benchmark 'customSmallerIsBetter' JSON to FILE");
             sub.add_flag("--baseline", f->baseline, "compare NEW.json with the stored baseline for this machine and its suite");
             sub.add_option("--suite", f->suite, "suite for --ab / --callgrind (default ci), or the baseline to use with --baseline");
-            sub.add_option("--case", f->cases, "descriptor (repeatable) for --ab / --callgrind instead of a suite");
+            // One value per occurrence, so `--case D BASE.json` leaves BASE.json to the positionals.
+            sub.add_option("--case", f->cases, "descriptor (repeatable) for --ab / --callgrind instead of a suite")->allow_extra_args(false);
             sub.add_option("--ab", f->ab, "A/B mode: build this base revision in a git worktree and run it interleaved with this build");
             sub.add_option("--rounds", f->rounds, "A/B rounds (each runs base and head once, ABBA order)")->capture_default_str();
             sub.add_option("--repetitions", f->repetitions, "A/B repetitions per run")->capture_default_str();
             sub.add_option("--min-time", f->min_time, "A/B minimum seconds per repetition")->capture_default_str();
-            sub.add_option("--run-arg", f->run_args, "A/B: extra argument for every 'infermark run' (repeatable, e.g. --run-arg=--threads=1)");
+            sub.add_option("--run-arg", f->run_args, "A/B: extra argument for every 'infermark run' (repeatable, e.g. --run-arg=--threads=1)")
+                ->allow_extra_args(false);
             sub.add_option("--ab-dir", f->ab_dir, "A/B work directory (default <source tree>/build/ab)");
             sub.add_option("--base-binary", f->base_binary, "A/B: use this infermark binary as the base instead of building --ab");
             sub.add_option("--jobs", f->jobs, "A/B: build jobs")->capture_default_str();
@@ -129,8 +131,9 @@ command compare_command() {
                   base->fingerprint = next->fingerprint;
                 }
               } else if (f->callgrind) {
-                if (f->files.size() > 1)
-                  throw std::invalid_argument("--callgrind takes at most one file (the base counts to compare with)");
+                if (f->files.size() > 1 || (f->baseline && !f->files.empty()))
+                  throw std::invalid_argument("--callgrind takes at most one file (the base counts to compare with), and "
+                                              "none with --baseline");
                 callgrind_options co;
                 co.binary = self_executable();
                 co.suite = f->suite.empty() ? "ci" : f->suite;

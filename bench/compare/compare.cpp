@@ -243,6 +243,9 @@ comparison compare_results(const results_set& base, const results_set& next, con
   for (const auto* r : {&base, &next}) {
     if (r->fact("/interrupted") == "true")
       c.warnings.push_back(fmt::format("'{}' is from an interrupted run (partial results)", r->label));
+    if (const auto failed = r->fact("/summary/failed"); failed != "unknown" && failed != "0")
+      c.warnings.push_back(fmt::format("'{}' records {} failed verification(s): those cases were not timed", r->label,
+                                       failed));
     if (r->infermark && r->fact("/build/build_type") != "unknown" && r->fact("/build/build_type") != "Release")
       c.warnings.push_back(fmt::format("'{}' comes from a {} build", r->label, r->fact("/build/build_type")));
     for (const auto& note : r->notes) c.warnings.push_back(note);

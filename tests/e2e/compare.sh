@@ -115,7 +115,7 @@ expect_ab
 # The deterministic tier on one tiny case: identical instruction counts on two measurements.
 if command -v valgrind >/dev/null 2>&1; then
   expect 0 "instructions" -- compare --callgrind --case gemm:m8n16k16:fp32 --out "$tmp/cg1.json"
-  expect 0 "1 unchanged"  -- compare --callgrind --case gemm:m8n16k16:fp32 --out "$tmp/cg2.json" "$tmp/cg1.json"
+  expect 0 "1 unchanged"  -- compare --callgrind --case gemm:m8n16k16:fp32 "$tmp/cg1.json" --out "$tmp/cg2.json"
   c1=$(grep '"instructions"' "$tmp/cg1.json"); c2=$(grep '"instructions"' "$tmp/cg2.json")
   if [ -n "$c1" ] && [ "$c1" = "$c2" ]; then echo "ok: callgrind counts are deterministic ($c1)"
   else echo "FAIL: callgrind counts differ: '$c1' vs '$c2'"; fails=$((fails + 1)); fi
