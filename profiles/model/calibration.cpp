@@ -202,8 +202,10 @@ void check_targets(const std::vector<calibration_point>& points, const profile_d
 
 std::string efficiency_factor::describe() const {
   switch (provenance) {
-    case provenance_kind::fitted: return fmt::format("fitted on {} point{}", n_points, n_points == 1 ? "" : "s");
-    case provenance_kind::borrowed: return fmt::format("borrowed from {}; {} point{}", from, n_points, n_points == 1 ? "" : "s");
+    case provenance_kind::fitted:
+      return fmt::format("fitted on {} point{}{}", n_points, n_points == 1 ? "" : "s", shape_note.empty() ? "" : "; " + shape_note);
+    case provenance_kind::borrowed:
+      return fmt::format("borrowed from {}; {} point{}{}", from, n_points, n_points == 1 ? "" : "s", shape_note.empty() ? "" : "; " + shape_note);
     case provenance_kind::assumed: return fmt::format("assumed ({})", from);
   }
   return "?";
@@ -227,8 +229,14 @@ efficiency_factor efficiency_model::factor(std::string_view target, kernel_class
   return factor_excluding(target, kernel, dtype, bound, nullptr);
 }
 
+efficiency_factor efficiency_model::factor(std::string_view target, kernel_class kernel, std::string_view dtype,
+                                           bound_kind bound, std::optional<double> group) const {
+  return factor_excluding(target, kernel, dtype, bound, nullptr, group);
+}
+
 efficiency_factor efficiency_model::factor_excluding(std::string_view target, kernel_class kernel, std::string_view dtype,
-                                                     bound_kind bound, const calibration_point* excluded) const {
+                                                     bound_kind bound, const calibration_point* excluded,
+                                                     std::optional<double> group) const {
   const profile& t = db_.chip_of(db_.get(target));
   auto select = [&](auto pred) {
     std::vector<const entry*> v;
@@ -251,6 +259,32 @@ efficiency_factor efficiency_model::factor_excluding(std::string_view target, ke
     const auto [lo, hi] = std::minmax_element(fr.begin(), fr.end());
     f.p10 = std::min(*lo, f.eta * (1 - min_rel));
     f.p90 = std::min(1.0, std::max(*hi, f.eta * (1 + min_rel)));
+    // EP-size-aware all_to_all: least squares on ln(ep) over the points that state their EP size.
+    if (group && *group > 0 && kernel == kernel_class::all_to_all) {
+      std::vector<std::pair<double, double>> xy;
+      std::set<std::int64_t> eps;
+      for (const auto* e : v) {
+        const auto& sh = e->point->shape;
+        if (sh.contains("ep") && sh["ep"].is_number_integer()) {
+          xy.emplace_back(std::log(sh["ep"].get<double>()), e->fraction);
+          eps.insert(sh["ep"].get<std::int64_t>());
+        }
+      }
+      if (eps.size() >= 2 && xy.size() == v.size()) {
+        double mx = 0, my = 0;
+        for (const auto& [x, y] : xy) mx += x, my += y;
+        mx /= static_cast<double>(xy.size()), my /= static_cast<double>(xy.size());
+        double sxy = 0, sxx = 0;
+        for (const auto& [x, y] : xy) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+        const double b = sxy / sxx, a = my - b * mx;
+        double resid = 0;
+        for (const auto& [x, y] : xy) resid = std::max(resid, std::fabs(y - (a + b * x)));
+        f.eta = std::clamp(a + b * std::log(*group), *lo, *hi);
+        f.p10 = std::max(1e-3, std::min(f.eta - resid, f.eta * (1 - min_rel)));
+        f.p90 = std::min(1.0, std::max(f.eta + resid, f.eta * (1 + min_rel)));
+        f.shape_note = fmt::format("line in ln(ep) over {} EP sizes, at ep {}", eps.size(), *group);
+      }
+    }
     f.provenance = prov;
     f.n_points = static_cast<int>(v.size());
     f.from = std::move(from);
@@ -293,7 +327,9 @@ std::vector<loo_result> efficiency_model::leave_one_out() const {
   std::vector<loo_result> out;
   for (const auto& e : entries_) {
     const auto& p = *e.point;
-    const efficiency_factor f = factor_excluding(p.target, p.kernel, p.dtype, p.bound, &p);
+    std::optional<double> group;
+    if (p.shape.contains("ep") && p.shape["ep"].is_number_integer()) group = p.shape["ep"].get<double>();
+    const efficiency_factor f = factor_excluding(p.target, p.kernel, p.dtype, p.bound, &p, group);
     out.push_back({p.id, e.fraction, f.eta, (f.eta - e.fraction) / e.fraction, f.describe()});
   }
   return out;

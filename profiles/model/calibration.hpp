@@ -2,6 +2,7 @@
 // factors fitted from them, per target x kernel class x dtype x bound, with provenance and range.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,7 @@ struct efficiency_factor {
   int n_points = 0;           // points the value rests on
   std::string from;           // fitted: the target; borrowed: "<vendor> family (slugs)" or "cross-vendor (slugs)"; assumed: the basis
   std::vector<std::string> point_ids;
+  std::string shape_note;     // shape-aware fit used (all_to_all: the ln(ep) line), else empty
   std::string describe() const;  // "fitted on 3 points", "borrowed from NVIDIA family (h800; 2 points)", "assumed (...)"
   nlohmann::json to_json() const;
 };
@@ -78,6 +80,12 @@ class efficiency_model {
   // from the same vendor's chips (same dtype, then any dtype); else from all vendors (same class and
   // bound); else assumed (Huawei msmodeling's uncalibrated defaults: compute 0.7, memory 0.6, links 0.7).
   efficiency_factor factor(std::string_view target, kernel_class kernel, std::string_view dtype, bound_kind bound) const;
+  // Shape-aware variant for all_to_all: `group` is the collective's size (EP degree). When the selected
+  // points carry an integer `ep` in their shape with at least two distinct values, the factor is the
+  // least-squares line fraction = a + b ln(ep) at `group`, clamped to the points' range, instead of their
+  // median (dispatch/combine efficiency falls with the EP size); otherwise as factor().
+  efficiency_factor factor(std::string_view target, kernel_class kernel, std::string_view dtype, bound_kind bound,
+                           std::optional<double> group) const;
 
   std::vector<loo_result> leave_one_out() const;
   // The factors every (target, kernel, dtype, bound) with calibration data fits to, with provenance.
@@ -91,7 +99,8 @@ class efficiency_model {
     std::string vendor;
   };
   efficiency_factor factor_excluding(std::string_view target, kernel_class kernel, std::string_view dtype,
-                                     bound_kind bound, const calibration_point* excluded) const;
+                                     bound_kind bound, const calibration_point* excluded,
+                                     std::optional<double> group = std::nullopt) const;
   const profile_db& db_;
   std::vector<calibration_point> points_;
   std::vector<entry> entries_;

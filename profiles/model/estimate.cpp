@@ -129,9 +129,10 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
 
     std::map<std::string, std::string> prov;  // key -> description (deduplicated)
     std::map<provenance_kind, int> kinds;
-    auto eta = [&](kernel_class k, const std::string& dtn, bound_kind b) {
-      const efficiency_factor f = model.factor(chip.slug, k, dtn, b);
-      const std::string key = fmt::format("{}/{}/{}", to_string(k), to_string(b), dtn);
+    auto eta = [&](kernel_class k, const std::string& dtn, bound_kind b, int group = 0) {
+      const efficiency_factor f = group > 0 ? model.factor(chip.slug, k, dtn, b, static_cast<double>(group))
+                                            : model.factor(chip.slug, k, dtn, b);
+      const std::string key = fmt::format("{}/{}/{}{}", to_string(k), to_string(b), dtn, group > 0 ? fmt::format("/n{}", group) : "");
       if (prov.emplace(key, f.describe()).second) ++kinds[f.provenance];
       return eta_set{f.eta, f.p90, f.p10, f.describe(), f.provenance};
     };
@@ -158,7 +159,7 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
         t.dtype = o.link_bytes > 0 ? o.link_dtype : o.peak;
         t.flops = o.flops, t.bytes = o.bytes, t.link_bytes = o.link_bytes;
         if (o.kclass == kernel_class::all_to_all) {
-          const eta_set l = eta(kernel_class::all_to_all, o.link_dtype, link_bound);
+          const eta_set l = eta(kernel_class::all_to_all, o.link_dtype, link_bound, o.group);
           const double raw = o.link_bytes / link_bw;
           t.t50 = raw / l.p50 + opt.op_overhead_s;
           t.t10 = raw / l.fast + opt.op_overhead_s;

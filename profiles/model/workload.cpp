@@ -154,8 +154,9 @@ const work_phase& phase_named(const work_model& w, std::string_view name) {
   throw std::logic_error(fmt::format("work model lacks phase '{}'", name));
 }
 
-invocation comm(std::string name, double link_bytes, std::string link_dtype) {
+invocation comm(std::string name, double link_bytes, std::string link_dtype, int group) {
   invocation i;
+  i.group = group;
   i.name = std::move(name);
   i.kclass = kernel_class::all_to_all;
   i.link_bytes = link_bytes;
@@ -388,7 +389,7 @@ workload_plan decompose(const workload_request& r, const dtype_choice& dt) {
   };
   // Ring all-reduce: each chip sends 2 (n-1)/n of the buffer.
   auto allreduce = [&](std::string name, int n, std::int64_t rows) {
-    return comm(std::move(name), 2.0 * (n - 1) / n * D(rows) * D(H) * aux_es, ap);
+    return comm(std::move(name), 2.0 * (n - 1) / n * D(rows) * D(H) * aux_es, ap, n);
   };
 
   // ---- attention block --------------------------------------------------------------------------------
@@ -485,17 +486,17 @@ workload_plan decompose(const workload_request& r, const dtype_choice& dt) {
       // DeepEP-style dispatch: each home token goes to its k experts, (ep-1)/ep of them on other chips, in
       // the expert format (with its scales); combine returns bf16 rows.
       const double remote = D(t_home) * D(k) * (p.ep - 1) / p.ep;
-      ops.push_back(comm("comm.ep_dispatch", remote * (D(H) * gemm_es + 4.0 * D(moe_row_scales(dt.gemm_dt, H))), gp));
+      ops.push_back(comm("comm.ep_dispatch", remote * (D(H) * gemm_es + 4.0 * D(moe_row_scales(dt.gemm_dt, H))), gp, p.ep));
     }
     ops.push_back(from_phase("moe.dispatch", kernel_class::elementwise, ap, phase_named(ew, "dispatch")));
     ops.push_back(from_phase("moe.experts.gate_up", kernel_class::grouped_gemm, gp, phase_named(ew, "experts.gate_up")));
     ops.push_back(from_phase("moe.experts.down", kernel_class::grouped_gemm, gp, phase_named(ew, "experts.down")));
-    if (ep) ops.push_back(comm("comm.ep_combine", D(t_home) * D(k) * (p.ep - 1) / p.ep * D(H) * 2.0, "bf16"));
+    if (ep) ops.push_back(comm("comm.ep_combine", D(t_home) * D(k) * (p.ep - 1) / p.ep * D(H) * 2.0, "bf16", p.ep));
     ops.push_back(from_phase("moe.combine", kernel_class::elementwise, ap, phase_named(hw, "combine")));
     if (m.shared_experts > 0) ops.push_back(from_phase("moe.shared", kernel_class::gemm, gp, phase_named(hw, "shared")));
     if (!ep && p.tp > 1) ops.push_back(allreduce("comm.moe_allreduce", p.tp, t_dp));
     if (ep && p.tp > 1)  // the group's TP ranks gather each other's combined rows
-      ops.push_back(comm("comm.moe_allgather", D(p.tp - 1) / p.tp * D(t_dp) * D(H) * aux_es, ap));
+      ops.push_back(comm("comm.moe_allgather", D(p.tp - 1) / p.tp * D(t_dp) * D(H) * aux_es, ap, p.tp));
     return ops;
   };
 

@@ -119,6 +119,7 @@ struct invocation {
   double bytes = 0;         // memory bytes per invocation
   double link_bytes = 0;    // bytes one chip sends over its link per invocation (communication only)
   std::string link_dtype;   // dtype of the payload (calibration key of the link factor)
+  int group = 0;            // chips taking part in the collective (EP or TP degree)
   bool compute_on_vector = false;  // elementwise: the compute term uses the fp32 vector peak
 };
 
