@@ -49,12 +49,12 @@ std::string str_field(const json& j, const char* key) {
   return it == j.end() ? std::string() : text_of(*it);
 }
 
-double unit_seconds(const std::string& unit, const std::string& where) {
+std::optional<double> unit_seconds(const std::string& unit) {
   if (unit == "ns") return 1e-9;
   if (unit == "us") return 1e-6;
   if (unit == "ms") return 1e-3;
   if (unit == "s") return 1.0;
-  throw std::runtime_error(fmt::format("{}: unknown time_unit '{}'; valid choices: ns, us, ms, s", where, unit));
+  return std::nullopt;
 }
 
 double median_of(std::vector<double> v) {
@@ -82,9 +82,14 @@ estimate_row read_estimate_row(const json& e, const std::string& where) {
     return r;
   }
   const std::string w = fmt::format("{} ('{}')", where, r.profile);
+  r.kind = str_field(e, "kind");
+  r.name = str_field(e, "name");
   r.dtype = str_field(e, "dtype");
   r.bound = str_field(e, "bound");
-  r.provenance = str_field(e, "provenance");
+  r.provenance_detail = str_field(e, "provenance");
+  r.provenance = str_field(e, "provenance_summary");
+  if (r.provenance.empty()) r.provenance = r.provenance_detail;
+  r.host_fraction = opt_num(e, "host_fraction", w);
   r.time_s = opt_num(e, "time_s", w);
   r.tokens_per_s = opt_num(e, "tokens_per_s", w);
   r.relative_per_chip = opt_num(e, "relative_per_chip", w);
@@ -104,11 +109,29 @@ estimate_row read_estimate_row(const json& e, const std::string& where) {
 estimate_set read_estimate_set(const json& s, const std::string& where) {
   if (!s.is_object()) throw std::runtime_error(fmt::format("{} is not an object", where));
   estimate_set out;
-  out.workload = str_field(s, "workload");
+  if (const auto w = s.find("workload"); w != s.end() && w->is_object()) {
+    out.workload = str_field(*w, "name");
+    out.model = str_field(*w, "model");
+    out.phase = str_field(*w, "phase");
+    out.batch = str_field(*w, "batch");
+    out.context = str_field(*w, "context");
+  } else {
+    out.workload = str_field(s, "workload");
+  }
   out.reference = str_field(s, "reference");
-  out.phase = str_field(s, "phase");
-  out.batch = str_field(s, "batch");
-  out.context = str_field(s, "context");
+  out.mode = str_field(s, "mode");
+  for (const char* k : {"phase", "batch", "context"}) {
+    const std::string v = str_field(s, k);
+    if (!v.empty()) (k[0] == 'p' ? out.phase : k[0] == 'b' ? out.batch : out.context) = v;
+  }
+  if (const auto sys = s.find("systems"); sys != s.end() && sys->is_array())
+    for (std::size_t i = 0; i < sys->size(); ++i) {
+      const json& x = (*sys)[i];
+      const std::string w = fmt::format("{}.systems[{}]", where, i);
+      if (!x.is_object()) throw std::runtime_error(w + " is not an object");
+      out.systems.push_back({str_field(x, "profile"), opt_num(x, "chips", w), opt_num(x, "power_kw", w), opt_num(x, "tokens_per_s", w),
+                             opt_num(x, "tokens_per_joule", w)});
+    }
   const auto it = s.find("estimates");
   if (it == s.end() || !it->is_array())
     throw std::runtime_error(fmt::format("{} ('{}') has no \"estimates\" list", where, out.workload));
@@ -178,7 +201,8 @@ void derive_ranges(estimate_row& row) {
   }
 }
 
-report_data read_report(const json& doc, const std::string& source) {
+namespace {
+report_data read_report_unprefixed(const json& doc, const std::string& source) {
   auto bad = [&](const std::string& what) {
     return std::runtime_error(fmt::format("'{}' is not a usable results file: {}", source, what));
   };
@@ -194,6 +218,14 @@ report_data read_report(const json& doc, const std::string& source) {
   const json& im = *iit;
   if (str_field(im, "tier") == "callgrind")
     throw bad("it holds callgrind instruction counts ('infermark compare --callgrind'), not timings");
+
+  // Seconds per unit of an entry's times (Google Benchmark's default unit is ns).
+  auto seconds_per = [&](const json& e, const std::string& where) {
+    const std::string unit = e.contains("time_unit") ? str_field(e, "time_unit") : "ns";
+    const auto s = unit_seconds(unit);
+    if (!s) throw bad(fmt::format("{}: unknown time_unit '{}'; valid choices: ns, us, ms, s", where, unit));
+    return *s;
+  };
 
   report_data r;
   r.source = source;
@@ -243,8 +275,7 @@ report_data read_report(const json& doc, const std::string& source) {
     if (type != "iteration") throw bad(fmt::format("{}: unknown run_type '{}'; valid choices: iteration, aggregate, correctness", w, type));
     const auto t = opt_num(e, "real_time", w);
     if (!t) throw bad(w + " has no real_time");
-    const double unit = unit_seconds(e.contains("time_unit") ? str_field(e, "time_unit") : "ns", w);
-    g.seconds.push_back(*t * unit);
+    g.seconds.push_back(*t * seconds_per(e, w));
     g.iterations.push_back(e);
   }
 
@@ -274,7 +305,7 @@ report_data read_report(const json& doc, const std::string& source) {
     else if (g.median) {
       const std::string mw = w + " median aggregate";
       if (const auto t = opt_num(*g.median, "real_time", mw))
-        k.median_s = *t * unit_seconds(g.median->contains("time_unit") ? str_field(*g.median, "time_unit") : "ns", mw);
+        k.median_s = *t * seconds_per(*g.median, mw);
     }
     k.timed = k.median_s.has_value();
     if (!k.timed && !g.correctness) r.notes.push_back(fmt::format("{}: no timing entries", name));
@@ -327,6 +358,19 @@ report_data read_report(const json& doc, const std::string& source) {
   return r;
 }
 
+}  // namespace
+
+report_data read_report(const json& doc, const std::string& source) {
+  // Every problem names the file: the field readers below it throw without it.
+  const std::string prefix = fmt::format("'{}' is not a usable results file: ", source);
+  try {
+    return read_report_unprefixed(doc, source);
+  } catch (const std::runtime_error& e) {
+    if (std::string(e.what()).rfind(prefix, 0) == 0) throw;
+    throw std::runtime_error(prefix + e.what());
+  }
+}
+
 report_data read_report_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw std::runtime_error(fmt::format("cannot read '{}': no such file", path.string()));
@@ -364,6 +408,11 @@ std::string sig(const std::optional<double>& v) {
   if (a >= 10) return fmt::format("{:.1f}", *v);
   if (a >= 1) return fmt::format("{:.2f}", *v);
   return fmt::format("{:.3f}", *v);
+}
+
+std::string rel(const std::optional<double>& v) {
+  if (!v || !std::isfinite(*v)) return dash;
+  return relative_text(*v);
 }
 
 std::string time_text(const std::optional<double>& s) {
@@ -430,6 +479,24 @@ std::string setting_title(const estimate_set& s) {
   if (!s.batch.empty()) t += ", batch " + s.batch;
   if (!s.context.empty()) t += ", context " + s.context;
   return t;
+}
+
+std::string setting_note(const estimate_set& s) {
+  std::string t = fmt::format("reference: {} (= 1.00)", s.reference.empty() ? std::string("not named") : s.reference);
+  if (!s.model.empty()) t += "; model: " + s.model;
+  if (!s.mode.empty()) t += "; mode: " + s.mode;
+  return t + "; whiskers: P10–P90";
+}
+
+// A profile, with its kind when it is not a single chip (systems and the host appear among the chips).
+std::string row_label(const estimate_row& e) {
+  return e.kind.empty() || e.kind == "chip" ? e.profile : fmt::format("{} ({})", e.profile, e.kind);
+}
+
+bool has_host_fraction(const estimate_set& s) {
+  for (const auto& e : s.rows)
+    if (e.host_fraction) return true;
+  return false;
 }
 
 // Rows of the machine-context table: label, value.
@@ -540,7 +607,7 @@ std::string verification_text(const kernel_result& k) {
 }
 
 std::string range_text(const estimate_row& e) {
-  if (e.chip_lo && e.chip_hi) return fmt::format("{:.2f}\u2013{:.2f}", *e.chip_lo, *e.chip_hi);
+  if (e.chip_lo && e.chip_hi) return fmt::format("{}\u2013{}", relative_text(*e.chip_lo), relative_text(*e.chip_hi));
   return dash;
 }
 
@@ -658,44 +725,55 @@ std::string html_estimates(const report_data& r) {
   if (r.estimates.empty()) return "<p class=\"note\">No estimates in this file (the \"estimates\" list is empty).</p>\n";
   std::string s;
   for (const auto& set : r.estimates) {
-    s += fmt::format("<h3>{}</h3>\n<p class=\"note\">reference: <b>{}</b> (= 1.00); whiskers: P10\u2013P90</p>\n", h(setting_title(set)),
-                     h(set.reference.empty() ? "not named" : set.reference));
+    const std::string ref_name = set.reference.empty() ? "the reference" : set.reference;
+    s += fmt::format("<h3>{}</h3>\n<p class=\"note\">{}</p>\n", h(setting_title(set)), h(setting_note(set)));
     bar_chart_spec chip, watt;
     chip.title = "Relative performance per chip";
-    chip.axis_label = fmt::format("tokens/s per chip relative to {}", set.reference.empty() ? "the reference" : set.reference);
+    chip.axis_label = fmt::format("tokens/s per chip relative to {}", ref_name);
     watt.title = "Relative performance per watt";
-    watt.axis_label = fmt::format("tokens per joule relative to {}", set.reference.empty() ? "the reference" : set.reference);
+    watt.axis_label = fmt::format("tokens per joule relative to {}", ref_name);
     chip.reference_line = watt.reference_line = 1.0;
     std::vector<const estimate_row*> errors;
     for (const auto& e : set.rows) {
       const bool ref = e.profile == set.reference;
       if (e.error) {
         errors.push_back(&e);
-        chip.rows.push_back({e.profile, std::nullopt, std::nullopt, std::nullopt, ref, "not estimable (see below)"});
+        chip.rows.push_back({row_label(e), std::nullopt, std::nullopt, std::nullopt, ref, "not estimable (see below)"});
         watt.rows.push_back(chip.rows.back());
         continue;
       }
-      chip.rows.push_back({e.profile, e.relative_per_chip, e.chip_lo, e.chip_hi, ref, "n/a"});
-      watt.rows.push_back({e.profile, e.relative_per_watt, e.watt_lo, e.watt_hi, ref, "n/a (no power figure)"});
+      chip.rows.push_back({row_label(e), e.relative_per_chip, e.chip_lo, e.chip_hi, ref, "n/a"});
+      watt.rows.push_back({row_label(e), e.relative_per_watt, e.watt_lo, e.watt_hi, ref, "n/a (no power figure)"});
     }
     s += "<div class=\"charts\">\n" + bar_chart_svg(chip) + bar_chart_svg(watt) + "</div>\n";
+    const bool host = has_host_fraction(set);
     s += "<table class=\"estimates\">\n<thead><tr><th>profile</th><th>dtype</th><th>time / step</th><th>tokens/s per chip</th>"
-         "<th>rel. per chip</th><th>tokens/J</th><th>rel. per watt</th><th>bound</th><th>P10\u2013P90 (rel. per chip)</th>"
-         "<th>provenance</th></tr></thead>\n<tbody>\n";
+         "<th>rel. per chip</th><th>tokens/J</th><th>rel. per watt</th><th>bound</th><th>P10\u2013P90 (rel. per chip)</th>";
+    if (host) s += "<th>host fraction</th>";
+    s += "<th>provenance</th></tr></thead>\n<tbody>\n";
     for (const auto& e : set.rows) {
       if (e.error) continue;
-      s += fmt::format("<tr><td{}>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-                       "<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\" title=\"{}\">{}</td>"
-                       "<td class=\"small\">{}</td></tr>\n",
-                       e.profile == set.reference ? " style=\"font-weight:700\"" : "", h(e.profile), h(e.dtype), h(time_text(e.time_s)),
-                       h(sig(e.tokens_per_s)), h(num(e.relative_per_chip, 2)), h(sig(e.tokens_per_joule)), h(num(e.relative_per_watt, 2)),
-                       h(e.bound), h(e.range_basis), h(range_text(e)), h(e.provenance));
+      s += fmt::format("<tr><td{} title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+                       "<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\" title=\"{}\">{}</td>",
+                       e.profile == set.reference ? " style=\"font-weight:700\"" : "", h(e.name), h(row_label(e)), h(e.dtype),
+                       h(time_text(e.time_s)), h(sig(e.tokens_per_s)), h(rel(e.relative_per_chip)), h(sig(e.tokens_per_joule)),
+                       h(rel(e.relative_per_watt)), h(e.bound), h(e.range_basis), h(range_text(e)));
+      if (host) s += fmt::format("<td class=\"num\">{}</td>", h(num(e.host_fraction, 2)));
+      s += fmt::format("<td class=\"small\" title=\"{}\">{}</td></tr>\n", h(e.provenance_detail), h(e.provenance));
     }
     s += "</tbody></table>\n";
     if (!errors.empty()) {
       s += "<p class=\"note\">Not estimable:</p>\n<ul class=\"not-estimable\">\n";
       for (const auto* e : errors) s += fmt::format("<li><b>{}</b>: {}</li>\n", h(e->profile), h(*e->error));
       s += "</ul>\n";
+    }
+    if (!set.systems.empty()) {
+      s += "<p class=\"note\">System view:</p>\n<table class=\"systems\">\n<thead><tr><th>system</th><th>chips</th><th>power (kW)</th>"
+           "<th>tokens/s per system</th><th>tokens/J</th></tr></thead>\n<tbody>\n";
+      for (const auto& y : set.systems)
+        s += fmt::format("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+                         h(y.profile), h(num(y.chips, 0)), h(sig(y.power_kw)), h(sig(y.tokens_per_s)), h(sig(y.tokens_per_joule)));
+      s += "</tbody></table>\n";
     }
   }
   return s;
@@ -770,7 +848,11 @@ std::string md(std::string_view s) {
 
 std::string md_row(const std::vector<std::string>& cells) {
   std::string s = "|";
-  for (const auto& c : cells) s += " " + md(c) + " |";
+  for (const auto& c : cells) {
+    s += ' ';
+    s += md(c);
+    s += " |";
+  }
   return s + "\n";
 }
 
@@ -825,22 +907,36 @@ std::string render_markdown(const report_data& r) {
   if (!r.has_estimates) s += "No estimates in this file (it has no top-level \"estimates\" key; see 'infermark estimate').\n\n";
   else if (r.estimates.empty()) s += "No estimates in this file (the \"estimates\" list is empty).\n\n";
   for (const auto& set : r.estimates) {
-    s += fmt::format("### {}\n\nReference: **{}** (= 1.00). P10\u2013P90 of the relative per-chip figure.\n\n", md(setting_title(set)),
-                     md(set.reference.empty() ? "not named" : set.reference));
-    s += md_header({"profile", "dtype", "time / step", "tokens/s per chip", "rel. per chip", "tokens/J", "rel. per watt", "bound",
-                    "P10\u2013P90", "provenance"},
-                   {false, false, true, true, true, true, true, false, true, false});
+    s += fmt::format("### {}\n\n{}; the P10\u2013P90 column is of the relative per-chip figure.\n\n", md(setting_title(set)),
+                     md(setting_note(set)));
+    const bool host = has_host_fraction(set);
+    std::vector<std::string> head = {"profile", "dtype", "time / step", "tokens/s per chip", "rel. per chip", "tokens/J", "rel. per watt",
+                                     "bound", "P10\u2013P90"};
+    std::vector<bool> numeric = {false, false, true, true, true, true, true, false, true};
+    if (host) head.push_back("host fraction"), numeric.push_back(true);
+    head.push_back("provenance");
+    s += md_header(head, numeric);
     std::string errors;
     for (const auto& e : set.rows) {
       if (e.error) {
         errors += fmt::format("- **{}**: {}\n", md(e.profile), md(*e.error));
         continue;
       }
-      s += md_row({e.profile == set.reference ? "**" + e.profile + "**" : e.profile, e.dtype, time_text(e.time_s), sig(e.tokens_per_s),
-                   num(e.relative_per_chip, 2), sig(e.tokens_per_joule), num(e.relative_per_watt, 2), e.bound, range_text(e), e.provenance});
+      std::vector<std::string> cells = {e.profile == set.reference ? "**" + row_label(e) + "**" : row_label(e), e.dtype, time_text(e.time_s),
+                                        sig(e.tokens_per_s), rel(e.relative_per_chip), sig(e.tokens_per_joule),
+                                        rel(e.relative_per_watt), e.bound, range_text(e)};
+      if (host) cells.push_back(num(e.host_fraction, 2));
+      cells.push_back(e.provenance);
+      s += md_row(cells);
     }
     s += "\n";
     if (!errors.empty()) s += "Not estimable:\n\n" + errors + "\n";
+    if (!set.systems.empty()) {
+      s += "System view:\n\n";
+      s += md_header({"system", "chips", "power (kW)", "tokens/s per system", "tokens/J"}, {false, true, true, true, true});
+      for (const auto& y : set.systems) s += md_row({y.profile, num(y.chips, 0), sig(y.power_kw), sig(y.tokens_per_s), sig(y.tokens_per_joule)});
+      s += "\n";
+    }
   }
 
   s += "## Machine context\n\n";

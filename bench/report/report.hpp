@@ -44,7 +44,12 @@ struct failure_row {
 struct estimate_row {
   std::string profile;
   std::optional<std::string> error;  // set: not estimable, for this reason; the fields below are empty
-  std::string dtype, bound, provenance;
+  std::string kind;                  // chip | system | host ("" when not given)
+  std::string name;                  // the profile's full name, when given
+  std::string dtype, bound;
+  std::string provenance;            // provenance_summary when given, else the provenance text
+  std::string provenance_detail;     // the full provenance text (a list is joined with "; ")
+  std::optional<double> host_fraction;  // the host's achieved fraction of its roofline, when measured
   std::optional<double> time_s, tokens_per_s, relative_per_chip, tokens_per_joule, relative_per_watt;
   nlohmann::json p10, p90;           // as written (null when absent): numbers, or objects (see derive_ranges)
   // P10-P90 whiskers of the relative figures, derived by derive_ranges(); empty when not derivable.
@@ -52,10 +57,18 @@ struct estimate_row {
   std::string range_basis;           // how p10/p90 were read ("tokens_per_s", "time_s", ...) or why not
 };
 
+struct system_row {
+  std::string profile;
+  std::optional<double> chips, power_kw, tokens_per_s, tokens_per_joule;
+};
+
 struct estimate_set {
-  std::string workload, reference, phase;
+  // workload may be a name or an object {name, model, phase, batch, context, ...}; top-level phase, batch
+  // and context override the object's.
+  std::string workload, model, reference, phase, mode;
   std::string batch, context;        // as written (numbers printed), "" when absent
   std::vector<estimate_row> rows;
+  std::vector<system_row> systems;   // the "systems" list, when given
 };
 
 struct report_data {

@@ -92,6 +92,11 @@ std::vector<double> linear_axis::ticks() const {
   return out;
 }
 
+std::string relative_text(double v) {
+  if (v != 0 && std::fabs(v) < 0.1) return fmt::format("{:.2g}", v);
+  return fmt::format("{:.2f}", v);
+}
+
 std::string tick_label(double v) { return fmt::format("{:g}", v); }
 
 namespace {
@@ -212,23 +217,22 @@ std::string roofline_svg(const roofline_spec& spec) {
     for (std::size_t i = 0; i < spec.peaks.size(); ++i)
       s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{}\">{}</text>\n", px(R - 4), px(pos[i]),
                        xml_escape(spec.peaks[i].color), xml_escape(spec.peaks[i].tag));
-    // Bandwidth tags: at the left edge where the line is inside the plot, rotated along the line.
-    const double angle = -std::atan2(ya.map(1) - ya.map(10), xa.map(10) - xa.map(1)) * 180 / M_PI;
-    std::vector<double> along;  // x pixel of each label anchor
-    std::vector<double> ys;
+    // Bandwidth tags: above the upper end of each diagonal (where it meets the highest peak), in the empty
+    // space over the peaks; spread sideways when two ends are closer than the text is wide.
+    std::vector<double> xs, ys, widths;
     for (const auto& l : spec.bandwidths) {
-      const double x0 = std::max(xa.lo, ya.lo / l.value);
-      along.push_back(xa.map(x0));
-      ys.push_back(ya.map(l.value * x0));
+      const double x1 = std::min(xa.hi, max_peak / l.value);
+      xs.push_back(xa.map(x1) - 2);
+      ys.push_back(ya.map(l.value * x1) - 5);
+      widths.push_back(7.0 * static_cast<double>(l.tag.size()) + 6);
     }
+    double widest = 0;
+    for (const double w : widths) widest = std::max(widest, w);
+    const auto xpos = spread(xs, widest, L + widest, R - 2);
     for (std::size_t i = 0; i < spec.bandwidths.size(); ++i) {
-      const auto& l = spec.bandwidths[i];
-      // A little inside the plot, along the line; the text sits just above it.
-      const double slope = (ya.map(10) - ya.map(1)) / (xa.map(10) - xa.map(1));  // dy/dx in pixels (< 0)
-      const double x = along[i] + 14, y = ys[i] + slope * 14;
-      if (x > R - 40 || y < T + 10) continue;
-      s += fmt::format("<text x=\"{}\" y=\"{}\" transform=\"rotate({:.1f} {} {})\" fill=\"{}\" dy=\"-4\">{}</text>\n", px(x), px(y),
-                       angle, px(x), px(y), xml_escape(l.color), xml_escape(l.tag));
+      if (ys[i] < T + 10) continue;  // the end is above the plot: the legend names it
+      s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{}\">{}</text>\n", px(xpos[i]), px(ys[i]),
+                       xml_escape(spec.bandwidths[i].color), xml_escape(spec.bandwidths[i].tag));
     }
     s += "</g>\n";
   }
@@ -271,7 +275,7 @@ std::string roofline_svg(const roofline_spec& spec) {
 }
 
 std::string bar_chart_svg(const bar_chart_spec& spec) {
-  const double W = 560, L = 150, R = W - 70, T = 40, row_h = 24;
+  const double W = 560, L = 180, R = W - 60, T = 40, row_h = 24;
   const double B = T + row_h * static_cast<double>(std::max<std::size_t>(spec.rows.size(), 1));
   const double H = B + 44;
   double max_v = spec.reference_line.value_or(0);
@@ -314,7 +318,7 @@ std::string bar_chart_svg(const bar_chart_spec& spec) {
         text_x = std::max(text_x, wh);
       }
       s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#222\">{}</text>\n", px(text_x + 5), px(mid + 4),
-                       xml_escape(fmt::format("{:.2f}", *r.value)));
+                       xml_escape(relative_text(*r.value)));
     } else {
       s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" font-style=\"italic\" fill=\"#777\">{}</text>\n", px(L + 4), px(mid + 4),
                        xml_escape(r.missing));

@@ -41,6 +41,10 @@ struct linear_axis {
   std::vector<double> ticks() const;  // 0, step, ..., hi
 };
 
+// A relative figure: two decimals ("1.00", "0.47"), two significant digits below 0.1 ("0.0017") so small
+// values do not print as 0.00.
+std::string relative_text(double v);
+
 // Tick label: 0.01, 0.1, 1, 10, 100, 1000, 1e+04 ... ("{:g}").
 std::string tick_label(double v);
 
