@@ -35,9 +35,11 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// Kernel class of a measured case, from its descriptor (attn: MLA decode, prefill when q == ctx, else decode).
+// Kernel class of a measured case, from its descriptor (attn: MLA decode, prefill when q == ctx, else decode;
+// row-wise norm/rope ops: elementwise).
 std::optional<kernel_class> class_of(const descriptor& d) {
   if (d.op == "gemm") return kernel_class::gemm;
+  if (d.op == "rmsnorm" || d.op == "rope") return kernel_class::elementwise;
   if (d.op == "moe") return d.option("steps") == "all" ? std::optional(kernel_class::grouped_gemm) : std::nullopt;
   if (d.op == "attn") {
     if (d.option("mla") == "on" && d.at("q") <= 2) return kernel_class::mla_decode;
