@@ -16,6 +16,8 @@ infermark_require(nlohmann_json nlohmann-json3-dev)
 infermark_require(fmt libfmt-dev)
 infermark_require(CLI11 libcli11-dev)
 infermark_require(Threads libc6-dev)
+# Boost.Math (header-only): normal CDF and quantiles for the statistics of `infermark compare`.
+infermark_require(Boost libboost-dev 1.74)
 
 find_package(PkgConfig QUIET)
 if(NOT PkgConfig_FOUND)

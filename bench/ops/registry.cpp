@@ -10,6 +10,7 @@ namespace infermark {
 op_def make_gemm_op();
 op_def make_moe_op();
 op_def make_attention_op();
+op_def make_rmsnorm_op();
 
 const std::vector<op_def>& ops() {
   static const std::vector<op_def> list = [] {
@@ -17,6 +18,7 @@ const std::vector<op_def>& ops() {
     v.push_back(make_gemm_op());
     v.push_back(make_moe_op());
     v.push_back(make_attention_op());
+    v.push_back(make_rmsnorm_op());
     return v;
   }();
   return list;
