@@ -186,9 +186,102 @@ void print_csv(const estimate_report& r, const estimate_flags& f, std::ostream& 
   }
 }
 
+// Everything `estimate` does before printing: validates the request, loads profiles (adding `host` from
+// the probe when asked for), reads the host fractions, and runs the model. `ep_only` is true when only
+// --ep was given (the production layout: experts over every chip, attention data-parallel).
+estimate_report compute_estimate(const estimate_flags& fl, bool ep_only, const global_options& g) {
+  const estimate_flags* f = &fl;  // the body reads like the flag handling it came from
+  estimate_options opt;
+  opt.request.model = f->workload;
+  opt.request.ph = parse_phase(f->phase);
+  opt.request.batch = f->batch;
+  opt.request.context = f->context;
+  opt.request.par = {f->tp, f->ep, f->attn_dp};
+  // --ep alone means the production layout: experts over every chip, attention data-parallel.
+  if (ep_only) opt.request.par.attn_dp = f->ep;
+  validate(opt.request);
+  opt.reference = f->reference;
+  opt.mode = parse_estimate_mode(f->mode);
+  if (!f->dtype.empty()) {
+    (void)storage_dtype(f->dtype);
+    opt.dtype = f->dtype;
+  }
+  if (f->price_kwh != 0 || f->subsidy != 0) (void)energy_cost_per_mtok(1, f->price_kwh, f->subsidy);
+
+  profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
+  std::vector<std::string> targets;
+  if (f->profiles == "all") {
+    targets = db.slugs();
+    targets.push_back("host");
+  } else {
+    targets = split_list(f->profiles);
+    if (targets.empty()) throw std::invalid_argument("--profiles is empty; give slugs or 'all'");
+  }
+  const bool need_host = opt.reference == "host" || std::find(targets.begin(), targets.end(), "host") != targets.end();
+  if (need_host) {
+    std::cerr << "host profile: using the cached probe or measuring it (see 'infermark probe')\n";
+    db.add(make_host_profile(load_or_measure_probe(g.results_dir, false).to_json()));
+  }
+  for (const auto& t : targets) (void)db.get(t);
+  (void)db.get(opt.reference);
+
+  // Host fractions: needed by portable mode, shown beside the estimates whenever available.
+  std::filesystem::path rf = f->results.empty() ? newest_run_file(g.results_dir) : std::filesystem::path(f->results);
+  if (!f->results.empty() && !std::filesystem::exists(rf))
+    throw std::invalid_argument(fmt::format("results file '{}' does not exist", rf.string()));
+  if (!rf.empty()) {
+    try {
+      opt.host = aggregate_host_fractions(host_cases_from_results(rf));
+      opt.host_source = rf.filename().string();
+    } catch (const std::exception& e) {
+      if (!f->results.empty() || opt.mode == estimate_mode::portable) throw;
+      std::cerr << "note: host fractions unavailable (" << e.what() << ")\n";
+    }
+  }
+  if (opt.mode == estimate_mode::portable && opt.host.empty())
+    throw std::invalid_argument(fmt::format("portable mode needs the host's measured roofline fractions and {} holds "
+                                            "no usable results: run 'infermark run' first (or pass --results FILE)",
+                                            rf.empty() ? g.results_dir + " (no run-*.json)" : rf.string()));
+
+  const efficiency_model model(db, load_calibration(std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration"));
+  return estimate(db, model, targets, opt);
+}
+
 }  // namespace
 
-command estimate_command() {
+nlohmann::json default_estimate_tables(const global_options& g, const std::filesystem::path& results_file,
+                                       std::ostream& out) {
+  // The main job's tables: DeepSeek-V3 decode and prefill, Qwen3-30B-A3B decode, every profile, the
+  // calibrated model, host fractions from this run.
+  struct request {
+    const char* workload;
+    const char* phase;
+    std::int64_t batch, context;
+  };
+  constexpr request requests[] = {{"deepseek-v3", "decode", 128, 4096},
+                                  {"deepseek-v3", "prefill", 4, 4096},
+                                  {"qwen3-30b-a3b", "decode", 128, 4096}};
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& rq : requests) {
+    estimate_flags f;
+    f.workload = rq.workload;
+    f.phase = rq.phase;
+    f.batch = rq.batch;
+    f.context = rq.context;
+    f.results = results_file.string();
+    out << fmt::format("\n== estimate: {} {}, batch {}, context {} (infermark estimate --workload {} --phase {} "
+                       "--batch {} --context {}) ==\n",
+                       rq.workload, rq.phase, rq.batch, rq.context, rq.workload, rq.phase, rq.batch, rq.context);
+    const estimate_report r = compute_estimate(f, false, g);
+    print_table(r, f, out);
+    all.push_back(r.to_json());
+  }
+  return all;
+}
+
+namespace {
+
+command estimate_command_impl() {
   return {"estimate", "estimate a whole-model workload on hardware profiles: per chip, per watt, per system",
           [](CLI::App& sub, const global_options& g) -> std::function<int()> {
             auto f = std::make_shared<estimate_flags>();
@@ -213,60 +306,7 @@ command estimate_command() {
             return [f, &g, &sub] {
               if (f->format != "table" && f->format != "json" && f->format != "csv")
                 throw std::invalid_argument(fmt::format("unknown format '{}'; valid choices: table, json, csv", f->format));
-              estimate_options opt;
-              opt.request.model = f->workload;
-              opt.request.ph = parse_phase(f->phase);
-              opt.request.batch = f->batch;
-              opt.request.context = f->context;
-              opt.request.par = {f->tp, f->ep, f->attn_dp};
-              // --ep alone means the production layout: experts over every chip, attention data-parallel.
-              if (sub.count("--ep") && !sub.count("--tp") && !sub.count("--attn-dp")) opt.request.par.attn_dp = f->ep;
-              validate(opt.request);
-              opt.reference = f->reference;
-              opt.mode = parse_estimate_mode(f->mode);
-              if (!f->dtype.empty()) {
-                (void)storage_dtype(f->dtype);
-                opt.dtype = f->dtype;
-              }
-              if (sub.count("--price-kwh") || sub.count("--subsidy")) (void)energy_cost_per_mtok(1, f->price_kwh, f->subsidy);
-
-              profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
-              std::vector<std::string> targets;
-              if (f->profiles == "all") {
-                targets = db.slugs();
-                targets.push_back("host");
-              } else {
-                targets = split_list(f->profiles);
-                if (targets.empty()) throw std::invalid_argument("--profiles is empty; give slugs or 'all'");
-              }
-              const bool need_host = opt.reference == "host" || std::find(targets.begin(), targets.end(), "host") != targets.end();
-              if (need_host) {
-                std::cerr << "host profile: using the cached probe or measuring it (see 'infermark probe')\n";
-                db.add(make_host_profile(load_or_measure_probe(g.results_dir, false).to_json()));
-              }
-              for (const auto& t : targets) (void)db.get(t);
-              (void)db.get(opt.reference);
-
-              // Host fractions: needed by portable mode, shown beside the estimates whenever available.
-              std::filesystem::path rf = f->results.empty() ? newest_run_file(g.results_dir) : std::filesystem::path(f->results);
-              if (!f->results.empty() && !std::filesystem::exists(rf))
-                throw std::invalid_argument(fmt::format("results file '{}' does not exist", rf.string()));
-              if (!rf.empty()) {
-                try {
-                  opt.host = aggregate_host_fractions(host_cases_from_results(rf));
-                  opt.host_source = rf.filename().string();
-                } catch (const std::exception& e) {
-                  if (!f->results.empty() || opt.mode == estimate_mode::portable) throw;
-                  std::cerr << "note: host fractions unavailable (" << e.what() << ")\n";
-                }
-              }
-              if (opt.mode == estimate_mode::portable && opt.host.empty())
-                throw std::invalid_argument(fmt::format("portable mode needs the host's measured roofline fractions and {} holds "
-                                                        "no usable results: run 'infermark run' first (or pass --results FILE)",
-                                                        rf.empty() ? g.results_dir + " (no run-*.json)" : rf.string()));
-
-              const efficiency_model model(db, load_calibration(std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration"));
-              const estimate_report r = estimate(db, model, targets, opt);
+              const estimate_report r = compute_estimate(*f, sub.count("--ep") && !sub.count("--tp") && !sub.count("--attn-dp"), g);
               if (f->format == "json") {
                 nlohmann::json j = r.to_json();
                 if (f->price_kwh > 0) {
@@ -288,5 +328,9 @@ command estimate_command() {
             };
           }};
 }
+
+}  // namespace
+
+command estimate_command() { return estimate_command_impl(); }
 
 }  // namespace infermark

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "bench/command.hpp"
+#include "bench/probe/plausibility.hpp"
 #include "bench/probe/probe.hpp"
 
 namespace infermark {
@@ -32,15 +33,34 @@ command probe_command() {
           [](CLI::App& sub, const global_options& g) -> std::function<int()> {
             auto format = std::make_shared<std::string>("table");
             auto refresh = std::make_shared<bool>(false);
+            auto check = std::make_shared<bool>(false);
             sub.add_option("--format", *format, "table | json")->capture_default_str();
             sub.add_flag("--refresh", *refresh, "measure again instead of using the cache");
-            return [format, refresh, &g] {
+            sub.add_flag("--check", *check,
+                         "plausibility: compare the fp32 peak with OpenBLAS/oneDNN sgemm and the DRAM read bandwidth "
+                         "with a STREAM triad (exit 1 when the probe falls below them)");
+            return [format, refresh, check, &g] {
               if (*format != "table" && *format != "json")
                 throw std::invalid_argument(fmt::format("unknown format '{}'; valid choices: table, json", *format));
               const auto p = load_or_measure_probe(g.results_dir, *refresh);
-              if (*format == "json") std::cout << p.to_json().dump(2) << "\n";
-              else print_probe_table(p, std::cout);
-              return 0;
+              if (!*check) {
+                if (*format == "json") std::cout << p.to_json().dump(2) << "\n";
+                else print_probe_table(p, std::cout);
+                return 0;
+              }
+              const auto pl = check_probe_plausibility(p);
+              if (*format == "json") {
+                std::cout << nlohmann::json{{"probe", p.to_json()}, {"plausibility", pl.report}}.dump(2) << "\n";
+              } else {
+                print_probe_table(p, std::cout);
+                std::cout << "\nplausibility:\n";
+                for (const auto& c : pl.report.value("checks", nlohmann::json::array()))
+                  std::cout << fmt::format("  {:<28} probe {:>8.1f}  reference {:>8.1f}  ratio {:>5.2f}  {}\n",
+                                           c.value("name", "?"), c.value("probe", 0.0), c.value("reference", 0.0),
+                                           c.value("ratio", 0.0), c.value("ok", false) ? "ok" : "FAILED " + c.value("reason", std::string()));
+                std::cout << "  details: " << pl.report.dump() << "\n";
+              }
+              return pl.ok ? 0 : 1;
             };
           }};
 }

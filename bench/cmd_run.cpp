@@ -7,6 +7,8 @@
 
 #include "bench/command.hpp"
 #include "bench/op.hpp"
+#include "bench/report/report.hpp"
+#include "bench/report/text_file.hpp"
 #include "bench/results.hpp"
 #include "bench/runner.hpp"
 
@@ -19,7 +21,7 @@ struct run_flags {
   int threads = 0, repetitions = 1;
   double min_time = 0.1;
   std::uint64_t seed = 1;
-  bool no_probe = false;
+  bool no_probe = false, no_estimates = false, no_report = false;
 };
 
 std::string utc_stamp() {
@@ -44,7 +46,9 @@ command run_command() {
             sub.add_option("--min-time", f->min_time, "minimum seconds per repetition")->capture_default_str();
             sub.add_option("--seed", f->seed, "seed of the input data")->capture_default_str();
             sub.add_option("--out", f->out, "results file (default: <results-dir>/run-<UTC time>.json)");
-            sub.add_flag("--no-probe", f->no_probe, "do not load or measure the host roofline (no roofline fraction)");
+            sub.add_flag("--no-probe", f->no_probe, "do not load or measure the host roofline (no roofline fraction, no estimates)");
+            sub.add_flag("--no-estimates", f->no_estimates, "skip the estimate tables of the default workloads after the suite");
+            sub.add_flag("--no-report", f->no_report, "do not write the HTML and Markdown reports beside the results file");
             return [f, &g, &sub] {
               run_options opt;
               opt.be.kind = parse_backend(f->backend);
@@ -79,7 +83,22 @@ command run_command() {
                 pr = load_or_measure_probe(g.results_dir, false);
                 opt.probe = &*pr;
               }
-              return run_cases(opt, std::cout, std::cerr).exit_code;
+              run_outcome outcome = run_cases(opt, std::cout, std::cerr);
+              // The rest of the main job: estimate tables for the default workloads (with this run's host
+              // fractions), stored in the same results file, and the reports beside it.
+              if (!f->no_estimates && !f->no_probe && outcome.exit_code != 130) {
+                outcome.results["estimates"] = default_estimate_tables(g, opt.out, std::cout);
+                write_json_atomically(opt.out, outcome.results);
+              }
+              if (!f->no_report && outcome.exit_code != 130) {
+                const report::report_data data = report::read_report(outcome.results, opt.out.string());
+                auto stem = opt.out;
+                stem.replace_extension();
+                report::write_text_atomically(stem.string() + ".html", report::render_html(data));
+                report::write_text_atomically(stem.string() + ".md", report::render_markdown(data));
+                std::cout << "report: " << stem.string() << ".html (and .md)\n";
+              }
+              return outcome.exit_code;
             };
           }};
 }

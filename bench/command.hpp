@@ -7,6 +7,10 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <iosfwd>
 
 namespace infermark {
 
@@ -15,6 +19,12 @@ struct global_options {
   std::string max_isa;       // --max-isa, applied before any action runs
   std::string command_line;  // the whole command line, for results files
 };
+
+// The main job's estimate tables (DeepSeek-V3 decode and prefill, Qwen3-30B-A3B decode, all profiles),
+// printed to `out`, with host fractions from `results_file`; returns them as `estimate --format json`
+// objects (bench/cmd_estimate.cpp).
+nlohmann::json default_estimate_tables(const global_options& g, const std::filesystem::path& results_file,
+                                       std::ostream& out);
 
 struct command {
   std::string name;
