@@ -431,7 +431,8 @@ std::string giga(const std::optional<double>& v) {
 
 std::string percent(const std::optional<double>& v) {
   if (!v || !std::isfinite(*v)) return dash;
-  return fmt::format("{:.1f}%", *v * 100);
+  // Below 1%, two decimals: a kernel far under its roofline should not read as 0.0%.
+  return fmt::format("{:.{}f}%", *v * 100, *v > 0 && *v < 0.01 ? 2 : 1);
 }
 
 std::string bytes_text(double b) {
