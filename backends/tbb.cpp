@@ -3,7 +3,6 @@
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
-#include <tbb/task_scheduler_observer.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,26 +16,12 @@
 namespace infermark {
 namespace {
 
-// Binds each thread that enters the arena by its arena slot, so slot s always runs on the PU planned
-// for slot s. TBB threads move between arenas and slots; the observer is called on every entry, and
-// the binder's thread-local tag makes re-entry into the same slot free.
-class slot_observer final : public tbb::task_scheduler_observer {
- public:
-  slot_observer(tbb::task_arena& arena, const thread_binder& binder)
-      : tbb::task_scheduler_observer(arena), binder_(binder) {
-    observe(true);
-  }
-  // observe(false) waits for callbacks in progress, so the binder outlives every use.
-  ~slot_observer() override { observe(false); }
-  void on_scheduler_entry(bool) override {
-    binder_.bind_current_thread(tbb::this_task_arena::current_thread_index());
-  }
-
- private:
-  const thread_binder& binder_;
-};
-
 // Arena of nthr slots (slot 0 for the calling thread, nthr-1 for TBB workers); worker slot = arena slot.
+//
+// Binding happens at the start of every task body, keyed by the arena slot the executing thread holds.
+// A tbb::task_scheduler_observer (on_scheduler_entry) would give the same slot -> PU mapping, but with
+// oneTBB 2021.8 (Debian bookworm) a worker still holding the observer's proxy when the process exits
+// makes LeakSanitizer report it (seen in tests/backends under ASan), and the sanitizer run must be clean.
 class tbb_backend final : public backend {
  public:
   explicit tbb_backend(const backend_config& cfg) : nthr_(cfg.threads), binder_(cfg.pin, cfg.threads) {
@@ -48,7 +33,6 @@ class tbb_backend final : public backend {
                                                      static_cast<std::size_t>(nthr_));
     arena_ = std::make_unique<tbb::task_arena>(nthr_, /*reserved_for_masters=*/1);
     arena_->initialize();
-    observer_ = std::make_unique<slot_observer>(*arena_, binder_);
     // Occupy every slot once, all at the same time, so every worker has been bound before the first
     // measurement and pinning() reports every slot. Bounded: TBB may not deliver workers (the kernels
     // never depend on it), and the report then says which slots had not started.
@@ -62,9 +46,8 @@ class tbb_backend final : public backend {
     }
   }
   ~tbb_backend() override {
-    observer_.reset();
     arena_.reset();
-    // Workers stay bound until another backend's observer rebinds them; the calling thread is restored.
+    // Workers stay bound until another backend rebinds them; the calling thread is restored.
     binder_.release_current_thread();
   }
   backend_kind kind() const override { return backend_kind::tbb; }
@@ -79,6 +62,9 @@ class tbb_backend final : public backend {
       tbb::parallel_for(
           tbb::blocked_range<int>(0, nthr_, 1),
           [&](const tbb::blocked_range<int>& r) {
+            // Bind by arena slot, so slot s always runs on the PU planned for slot s whichever TBB thread
+            // holds it; a thread-local compare when the thread already holds this slot.
+            binder_.bind_current_thread(tbb::this_task_arena::current_thread_index());
             for (int ithr = r.begin(); ithr != r.end(); ++ithr) {
               try {
                 f(ithr, nthr_);
@@ -100,7 +86,6 @@ class tbb_backend final : public backend {
   thread_binder binder_;
   std::unique_ptr<tbb::global_control> limit_;
   std::unique_ptr<tbb::task_arena> arena_;
-  std::unique_ptr<slot_observer> observer_;
 };
 
 }  // namespace
