@@ -517,9 +517,9 @@ std::vector<std::pair<std::string, std::string>> machine_rows(const report_data&
     std::string caches;
     if (const json& cs = at_path(topo, {"caches"}); cs.is_array())
       for (const auto& e : cs) {
-        const auto size = e.value("size_bytes", 0.0);
-        caches += fmt::format("{}L{} {} {} x{}", caches.empty() ? "" : ", ", e.value("level", 0), e.value("type", std::string()),
-                              bytes_text(size), e.value("instances", 0));
+        const json& size = at_path(e, {"size_bytes"});
+        caches += fmt::format("{}L{} {} {} x{}", caches.empty() ? "" : ", ", fact(e, {"level"}), text_of(at_path(e, {"type"})),
+                              size.is_number() ? bytes_text(size.get<double>()) : "unknown size", fact(e, {"instances"}));
       }
     rows.emplace_back("caches", caches.empty() ? "unknown" : caches);
     const json& mem = at_path(topo, {"memory_bytes"});
@@ -537,8 +537,10 @@ std::vector<std::pair<std::string, std::string>> machine_rows(const report_data&
   rows.emplace_back("backend", fmt::format("{}, {} thread(s)", fact(im, {"backend"}), fact(im, {"threads"})));
   const json& pin = at_path(im, {"pinning"});
   if (pin.is_object()) {
+    const json& applied = at_path(pin, {"applied"});
     std::string p = fmt::format("requested {}, {}", fact(pin, {"requested"}),
-                                pin.value("applied", false) ? "applied on cpus " + text_of(at_path(pin, {"cpus"})) : std::string("not applied"));
+                                applied.is_boolean() && applied.get<bool>() ? "applied on cpus " + text_of(at_path(pin, {"cpus"}))
+                                                                            : std::string("not applied"));
     if (const std::string m = text_of(at_path(pin, {"message"})); !m.empty()) p += " (" + m + ")";
     rows.emplace_back("pinning", p);
   }

@@ -244,6 +244,20 @@ TEST(Report, SaysSoWhenThereAreNoEstimatesOrNoProbe) {
   EXPECT_NE(render_html(read_report(doc, "r.json")).find("the \"estimates\" list is empty"), std::string::npos);
 }
 
+TEST(Report, ContextFieldsOfUnexpectedTypesStillRender) {
+  auto doc = results_doc();
+  doc["context"]["infermark"]["topology"]["caches"] = json::array({{{"level", "one"}, {"size_bytes", "big"}}});
+  doc["context"]["infermark"]["pinning"]["applied"] = "yes";
+  doc["context"]["infermark"]["build"] = 7;
+  doc["context"]["load_avg"] = json::array({0.5, 1.5});
+  const auto r = read_report(doc, "r.json");
+  std::string html;
+  ASSERT_NO_THROW(html = render_html(r));
+  EXPECT_NE(html.find("Lone  unknown size"), std::string::npos);
+  EXPECT_NE(html.find("not applied"), std::string::npos);
+  EXPECT_NO_THROW(render_markdown(r));
+}
+
 TEST(Report, EstimateWhiskersFollowTheirBasis) {
   estimate_row e;
   e.profile = "x";
