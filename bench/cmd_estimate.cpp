@@ -84,7 +84,15 @@ std::vector<host_case> host_cases_from_results(const std::filesystem::path& file
   std::vector<host_case> out;
   for (auto& [name, v] : fr) {
     std::sort(v.begin(), v.end());
-    out.push_back({what[name].first, what[name].second, v[v.size() / 2]});
+    const double median = v[v.size() / 2];
+    // Above 1 the case ran from cache, faster than the DRAM roofline allows: its fraction says nothing
+    // about how DRAM-bound work on the target would fare, so it is left out (and said so).
+    if (median > 1.0) {
+      std::cerr << fmt::format("note: host case '{}' reached {:.2f}x its DRAM roofline (cache-resident); not used "
+                               "for host fractions\n", what[name].first, median);
+      continue;
+    }
+    out.push_back({what[name].first, what[name].second, median});
   }
   return out;
 }

@@ -53,5 +53,10 @@ if [ -x /usr/bin/python3 ] && [ -f /usr/share/benchmark/compare.py ]; then
   fi
 fi
 
+# The main job's shape on a tiny case: probe, run, estimate tables stored in the results file, reports.
+expect 0 "== estimate: deepseek-v3 decode, batch 128, context 4096" -- run --case gemm:m17n64k33:fp32 --min-time 0.01 --out "$tmp/main.json"
+grep -q '"estimates"' "$tmp/main.json" && echo "ok: estimates stored in the results file" || { echo "FAIL: no estimates in main.json"; fails=$((fails + 1)); }
+[ -s "$tmp/main.html" ] && [ -s "$tmp/main.md" ] && echo "ok: reports written" || { echo "FAIL: reports missing"; fails=$((fails + 1)); }
+
 echo "e2e cli: $fails failure(s)"
 [ "$fails" -eq 0 ]
