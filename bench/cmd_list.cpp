@@ -7,14 +7,16 @@
 #include "bench/command.hpp"
 #include "bench/op.hpp"
 #include "bench/suites.hpp"
+#include "profiles/model/profile.hpp"
+#include "profiles/model/workload.hpp"
 
 namespace infermark {
 
 command list_command() {
-  return {"list", "list kernels (ops, descriptor fields, implementations) or suites",
+  return {"list", "list kernels (ops and descriptor fields), suites, workloads or profiles",
           [](CLI::App& sub, const global_options&) -> std::function<int()> {
             auto what = std::make_shared<std::string>();
-            sub.add_option("what", *what, "kernels | suites")->required();
+            sub.add_option("what", *what, "kernels | suites | workloads | profiles")->required();
             return [what] {
               if (*what == "kernels") {
                 for (const auto& op : ops()) {
@@ -34,7 +36,21 @@ command list_command() {
                 for (const auto& s : suite_names()) std::cout << fmt::format("{:<8} {}\n", s.name, s.help);
                 return 0;
               }
-              throw std::invalid_argument(fmt::format("cannot list '{}'; valid choices: kernels, suites", *what));
+              if (*what == "workloads") {
+                for (const auto& m : embedded_models()) std::cout << fmt::format("{:<18} {}\n", m.slug, m.name);
+                return 0;
+              }
+              if (*what == "profiles") {
+                const profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
+                for (const auto& slug : db.slugs()) {
+                  const profile& p = db.get(slug);
+                  std::cout << fmt::format("{:<20} {} {}\n", slug, p.vendor, p.name);
+                }
+                std::cout << fmt::format("{:<20} {}\n", "host", "this machine, from 'infermark probe'");
+                return 0;
+              }
+              throw std::invalid_argument(
+                  fmt::format("cannot list '{}'; valid choices: kernels, suites, workloads, profiles", *what));
             };
           }};
 }

@@ -37,7 +37,9 @@ expect 2 "unknown op 'conv'"                   -- run --no-probe --case conv:m1:
 expect 2 "unknown data type 'fp16'"            -- run --no-probe --case gemm:m1n2k3:fp16
 expect 2 "does not exist"                      -- run --no-probe --case gemm:m1n2k3:fp32 --out /nonexistent/r.json
 expect 2 "unknown format 'xml'"                -- probe --format xml
-expect 2 "cannot list 'gpus'"                  -- list gpus
+expect 2 "cannot list 'gpus'; valid choices: kernels, suites, workloads, profiles" -- list gpus
+expect 0 "deepseek-v3"                          -- list workloads
+expect 0 "cloudmatrix-384"                      -- list profiles
 expect 2 "unknown mode 'fast'"                 -- run --no-probe --mode fast --case gemm:m1n2k3:fp32
 expect 2 "no implementation named 'x:y'"       -- run --no-probe --case gemm:m1n2k3:fp32 --impl x:y
 [ -z "$(ls -A "$tmp")" ] || { echo "FAIL: a refused command left files: $(ls -A "$tmp")"; fails=$((fails + 1)); }
