@@ -51,6 +51,11 @@ double callgrind_total(const std::filesystem::path& out_file) {
 }
 
 nlohmann::json measure_callgrind(const callgrind_options& opt, std::ostream& progress) {
+#ifdef INFERMARK_SANITIZED
+  // Valgrind cannot run an ASan/UBSan binary (the sanitizers' shadow memory conflicts with it).
+  throw std::invalid_argument("--callgrind cannot run a sanitizer (ASan + UBSan) build under valgrind; use the "
+                              "release build (build/release/infermark)");
+#endif
   const auto version = valgrind_version(opt.valgrind);
   if (!version)
     throw std::runtime_error(fmt::format("'{}' cannot be run: install Valgrind (sudo apt-get install -y valgrind) "
