@@ -54,10 +54,16 @@ command probe_command() {
               } else {
                 print_probe_table(p, std::cout);
                 std::cout << "\nplausibility:\n";
-                for (const auto& c : pl.report.value("checks", nlohmann::json::array()))
-                  std::cout << fmt::format("  {:<28} probe {:>8.1f}  reference {:>8.1f}  ratio {:>5.2f}  {}\n",
-                                           c.value("name", "?"), c.value("probe", 0.0), c.value("reference", 0.0),
-                                           c.value("ratio", 0.0), c.value("ok", false) ? "ok" : "FAILED " + c.value("reason", std::string()));
+                for (const auto& c : pl.report.value("checks", nlohmann::json::array())) {
+                  if (!c.value("checked", false)) {
+                    std::cout << fmt::format("  {:<44} not checked: {}\n", c.value("name", "?"), c.value("reason", std::string("-")));
+                    continue;
+                  }
+                  std::cout << fmt::format("  {:<44} probe {:>8.1f}  {} {:>8.1f}  ratio {:>5.2f}  {}\n", c.value("name", "?"),
+                                           c.value("probe_value", 0.0), c.value("reference", std::string("?")),
+                                           c.value("reference_value", 0.0), c.value("ratio", 0.0),
+                                           c.value("ok", false) ? "ok" : "IMPLAUSIBLE");
+                }
                 std::cout << "  details: " << pl.report.dump() << "\n";
               }
               return pl.ok ? 0 : 1;
