@@ -41,12 +41,23 @@ command probe_command() {
                     std::cout << fmt::format("  {:<44} not checked: {}\n", c.value("name", "?"), c.value("reason", std::string("-")));
                     continue;
                   }
-                  std::cout << fmt::format("  {:<44} probe {:>8.1f}  {} {:>8.1f}  ratio {:>5.2f}  {}\n", c.value("name", "?"),
+                  const double tol = c.value("tolerance", 0.0);
+                  std::cout << fmt::format("  {:<44} probe {:>8.1f}  {} {:>8.1f}  ratio {:>5.2f}{}  {}\n", c.value("name", "?"),
                                            c.value("probe_value", 0.0), c.value("reference", std::string("?")),
                                            c.value("reference_value", 0.0), c.value("ratio", 0.0),
+                                           tol > 0 ? fmt::format(" (pass >= {:.2f})", 1 - tol) : std::string(),
                                            c.value("ok", false) ? "ok" : "IMPLAUSIBLE");
                 }
-                std::cout << "  details: " << pl.report.dump() << "\n";
+                const auto& st = pl.report["stream_triad"];
+                std::cout << fmt::format("  DRAM: probe read loop and STREAM triad alternated, best of each compared; the\n"
+                                         "  stored probe figure is {:.1f} GB/s. Rounds (GB/s, read / triad):",
+                                         pl.report.value("probe_read_stored_gbs", 0.0));
+                for (const auto& r : st.value("rounds", nlohmann::json::array()))
+                  std::cout << fmt::format(" {:.1f}/{:.1f}", r.value("probe_read_gbs", 0.0), r.value("stream_triad_gbs", 0.0));
+                std::cout << "\n  sgemm peers:";
+                for (const auto& peer : pl.report["sgemm"].value("peers", nlohmann::json::array()))
+                  std::cout << fmt::format(" {} {:.1f} GFLOP/s;", peer.value("library", std::string("?")), peer.value("gflops", 0.0));
+                std::cout << " (--format json has every detail)\n";
               }
               return pl.ok ? 0 : 1;
             };

@@ -197,6 +197,7 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
   nlohmann::json failures = nlohmann::json::array();
   const auto t0 = std::chrono::steady_clock::now();
   collector coll;
+  bool alongside_used = false;
 
   out << fmt::format("{:<34} {:<15} {:>4} {:>10} {:>9} {:>8} {:>7} {:>6}  {}\n", "case", "impl", "thr", "median",
                      "GFLOP/s", "GB/s", "FLOP/B", "roof%", "verified");
@@ -279,6 +280,15 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
       continue;
     }
 
+    // A memory-bound case (by the probe's roofline) is also compared with the DRAM read bandwidth
+    // measured right before and right after it on the same backend: on a shared host the bandwidth
+    // moves with the neighbours' load, and a ceiling measured minutes earlier says little.
+    const bool memory_bound = attainable && opt.probe != nullptr && opt.alongside_s > 0 &&
+                              w.intensity() * opt.probe->read_gbs * 1e9 < *opt.probe->peak_for(peak_dt, be->threads()) * 1e9;
+    double bw_before = 0;
+    alongside_used = alongside_used || memory_bound;
+    if (memory_bound) bw_before = measure_dram_read_now(*be, opt.alongside_s);
+
     auto* bm = benchmark::RegisterBenchmark(name.c_str(), [&](benchmark::State& st) {
       for (auto _ : st) kc->run(*be);
       st.counters["flops_per_s"] = benchmark::Counter(w.flops(), benchmark::Counter::kIsIterationInvariantRate);
@@ -294,6 +304,8 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
     benchmark::ClearRegisteredBenchmarks();
     ++result.timed;
 
+    const double bw_after = memory_bound ? measure_dram_read_now(*be, opt.alongside_s) : 0;
+    const double bw_alongside = 0.5 * (bw_before + bw_after);
     double median_s = 0, flops_s = 0, bytes_s = 0, roof = -1;
     std::vector<double> reps;
     for (const auto& r : coll.take()) {
@@ -324,6 +336,12 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
       e["cpu_time"] = r.GetAdjustedCPUTime();
       e["time_unit"] = unit_name(r.time_unit);
       for (const auto& [k, cnt] : r.counters) e[k] = static_cast<double>(cnt);
+      if (memory_bound) {
+        e["dram_read_gbs_alongside"] = {{"before", bw_before}, {"after", bw_after}, {"mean", bw_alongside}};
+        if (!aggregate || r.aggregate_name == "mean" || r.aggregate_name == "median")
+          e["roofline_fraction_alongside"] = w.bytes() / (r.GetAdjustedRealTime() * unit_seconds(r.time_unit)) /
+                                             (bw_alongside * 1e9);
+      }
       entries.push_back(e);
     }
     if (!reps.empty()) {
@@ -332,10 +350,10 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
       median_s = n % 2 ? reps[n / 2] : 0.5 * (reps[n / 2 - 1] + reps[n / 2]);
       flops_s = w.flops() / median_s;
       bytes_s = w.bytes() / median_s;
-      if (attainable) roof = flops_s / *attainable;
+      if (attainable) roof = memory_bound ? bytes_s / (bw_alongside * 1e9) : flops_s / *attainable;
       out << fmt::format("{:<34} {:<15} {:>4} {:>8.3f}ms {:>9.1f} {:>8.1f} {:>7.1f} {:>6}  yes\n", c.descriptor, impl,
                          be->threads(), median_s * 1e3, flops_s / 1e9, bytes_s / 1e9, w.intensity(),
-                         roof < 0 ? std::string("-") : fmt::format("{:.1f}", roof * 100))
+                         roof < 0 ? std::string("-") : fmt::format("{:.1f}{}", roof * 100, memory_bound ? "*" : ""))
           << std::flush;
     }
   }
@@ -369,6 +387,8 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
 
   if (!opt.out.empty()) write_json_atomically(opt.out, result.results);
   result.exit_code = interrupted ? 130 : result.failed > 0 ? 1 : result.refused > 0 ? 2 : 0;
+  if (alongside_used)
+    out << "* memory-bound: roof% is against the DRAM read bandwidth measured right before and after the case\n";
   out << fmt::format("\n{} verified, {} failed verification, {} refused{}\n", result.verified, result.failed,
                      result.refused, interrupted ? " (interrupted: partial results)" : "");
   if (!opt.out.empty()) out << "results: " << opt.out.string() << "\n";

@@ -14,6 +14,7 @@
 #include <numeric>
 #include <random>
 
+#include "backends/memory.hpp"
 #include "backends/topology.hpp"
 #include "bench/op.hpp"
 #include "kernels/attention/attention.hpp"
@@ -248,7 +249,7 @@ class attention_case final : public kernel_case {
 
   attn_problem p_;
   const attention_impl& impl_;
-  std::vector<std::uint8_t> q_, k_, v_;
+  host_vector<std::uint8_t> q_, k_, v_;  // the KV cache (cold: rotated copies) on huge pages
   std::vector<float> ks_, vs_, sinks_, out_;
   std::vector<std::vector<std::int32_t>> tables_;
   std::vector<std::max_align_t> scratch_;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "backends/memory.hpp"
 #include "backends/topology.hpp"
 #include "bench/op.hpp"
 #include "bench/ops/gemm_peers.hpp"
@@ -34,7 +35,7 @@ int cold_sets(std::uint64_t weight_bytes) {
 // sums that stay below 2^24: every summation order gives the same fp32 result, so verification can
 // demand equality with the reference instead of a tolerance.
 struct gemm_data {
-  std::vector<std::byte> src, wei;          // storage format of d.dt
+  host_vector<std::byte> src, wei;          // storage format of d.dt
   std::vector<float> src_scale, wei_scale;  // int8 / fp8 only
   std::int64_t kb = 0;                      // fp8: k blocks of 128
 
@@ -173,8 +174,8 @@ class gemm_case final : public kernel_case {
   const gemm_impl* impl_ = nullptr;
   std::unique_ptr<gemm_peer> peer_;
   gemm_data data_;
-  std::vector<float> dst_;
-  std::vector<std::vector<std::byte>> packed_;
+  host_vector<float> dst_;
+  std::vector<host_vector<std::byte>> packed_;  // weight copies (cache=cold rotates them), huge pages
   std::size_t set_ = 0;
 };
 

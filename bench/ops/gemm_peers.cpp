@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "backends/memory.hpp"
+
 #ifdef INFERMARK_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
 #endif
@@ -31,8 +33,10 @@ class onednn_matmul final : public gemm_peer {
     const memory::desc wei_user(wei_dims, memory::data_type::f32, memory::format_tag::ba);
     memory user(wei_user, engine_, const_cast<float*>(wei));
     weights_.clear();
-    for (int s = 0; s < sets; ++s) {
-      weights_.emplace_back(pd_.weights_desc(), engine_);
+    buffers_.clear();
+    for (int s = 0; s < sets; ++s) {  // on host memory (huge pages), as infermark's own weights
+      buffers_.push_back(make_host_array<std::byte>(pd_.weights_desc().get_size()));
+      weights_.emplace_back(pd_.weights_desc(), engine_, buffers_.back().get());
       reorder(user, weights_.back()).execute(stream_, user, weights_.back());
     }
     stream_.wait();
@@ -53,6 +57,7 @@ class onednn_matmul final : public gemm_peer {
   dnnl::stream stream_{engine_};
   dnnl::matmul::primitive_desc pd_;
   dnnl::matmul prim_;
+  std::vector<host_ptr<std::byte>> buffers_;
   std::vector<dnnl::memory> weights_;
   std::size_t set_ = 0;
 };
@@ -64,7 +69,7 @@ class openblas_sgemm final : public gemm_peer {
   std::string_view name() const override { return "openblas:sgemm"; }
   void prepare(const gemm_desc& d, const float* wei, int sets) override {
     d_ = d;
-    copies_.assign(static_cast<std::size_t>(sets), std::vector<float>(wei, wei + d.n * d.k));
+    copies_.assign(static_cast<std::size_t>(sets), host_vector<float>(wei, wei + d.n * d.k));
   }
   void run(int threads, const float* src, float* dst) override {
     openblas_set_num_threads(threads);
@@ -76,7 +81,7 @@ class openblas_sgemm final : public gemm_peer {
 
  private:
   gemm_desc d_;
-  std::vector<std::vector<float>> copies_;
+  std::vector<host_vector<float>> copies_;
   std::size_t set_ = 0;
 };
 #endif

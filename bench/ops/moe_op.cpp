@@ -18,6 +18,7 @@
 #include <cstring>
 #include <memory>
 
+#include "backends/memory.hpp"
 #include "backends/topology.hpp"
 #include "bench/op.hpp"
 #include "kernels/moe/moe.hpp"
@@ -110,13 +111,11 @@ int cold_sets(const descriptor& d, std::uint64_t packed_bytes) {
   return static_cast<int>(std::max<std::uint64_t>(1, (target + packed_bytes - 1) / packed_bytes));
 }
 
-struct raw_buffer {  // uninitialized (pages are touched only where written)
-  std::unique_ptr<unsigned char[]> p;
+struct raw_buffer {  // uninitialized host memory (huge pages when large; pages touched only where written)
+  host_ptr<unsigned char> p;
   unsigned char* data = nullptr;
   raw_buffer() = default;
-  explicit raw_buffer(std::size_t n) : p(new unsigned char[n + 64]) {
-    data = p.get() + (64 - reinterpret_cast<std::uintptr_t>(p.get()) % 64) % 64;
-  }
+  explicit raw_buffer(std::size_t n) : p(make_host_array<unsigned char>(n)), data(p.get()) {}
 };
 
 class moe_case final : public kernel_case {

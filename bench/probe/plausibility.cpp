@@ -1,5 +1,7 @@
 #include "bench/probe/plausibility.hpp"
 
+#include "backends/memory.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -31,18 +33,15 @@ double seconds_between(steady::time_point a, steady::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-struct free_deleter {
-  void operator()(void* p) const { std::free(p); }
-};
+// The STREAM arrays live on the same host memory as the probe's (huge-page advised), so the check
+// compares loops, not page sizes.
 template <class T>
-using aligned_array = std::unique_ptr<T[], free_deleter>;
-
-template <class T>
-aligned_array<T> alloc_array(std::size_t n) {
-  const std::size_t bytes = ((n * sizeof(T) + 4095) / 4096) * 4096;
-  void* p = std::aligned_alloc(4096, bytes);
-  if (p == nullptr) throw std::runtime_error("plausibility: cannot allocate " + std::to_string(bytes) + " bytes");
-  return aligned_array<T>(static_cast<T*>(p));
+host_ptr<T> alloc_array(std::size_t n) {
+  try {
+    return make_host_array<T>(n);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("plausibility: cannot allocate " + std::to_string(n * sizeof(T)) + " bytes");
+  }
 }
 
 // Integer-valued operands in [-2, 2]: every product and partial sum of an n <= 2^20 / 4 dot product is
@@ -136,11 +135,13 @@ nlohmann::json stream_triad(int threads, int passes) {
           {"array_bytes", n * static_cast<std::int64_t>(sizeof(double))},
           {"passes", passes},
           {"counting", "3 x 8 bytes per element (STREAM), best of passes 2..N"},
-          {"loop", "#pragma omp parallel for schedule(static): a[j] = b[j] + 3.0 * c[j] (baseline compile)"}};
+          {"loop", "#pragma omp parallel for schedule(static): a[j] = b[j] + 3.0 * c[j] (baseline compile)"},
+          {"pages", "same host memory as the probe (transparent huge pages advised: " + transparent_huge_pages_mode() + ")"}};
 }
 
+// ok when probe >= reference x (1 - tolerance).
 nlohmann::json compare(const std::string& name, std::optional<double> probe, std::optional<double> reference,
-                       const std::string& reference_name) {
+                       const std::string& reference_name, double tolerance = 0) {
   nlohmann::json c = {{"name", name}, {"reference", reference_name}};
   if (!probe || !reference) {
     c["checked"] = false;
@@ -152,7 +153,8 @@ nlohmann::json compare(const std::string& name, std::optional<double> probe, std
   c["probe_value"] = *probe;
   c["reference_value"] = *reference;
   c["ratio"] = *probe / *reference;
-  c["ok"] = *probe >= *reference;
+  c["tolerance"] = tolerance;
+  c["ok"] = *probe >= *reference * (1 - tolerance);
   return c;
 }
 
@@ -164,6 +166,13 @@ plausibility_result check_probe_plausibility(const probe_result& probe, const pl
                                 " is out of range; valid choices: 64..16384");
   if (opt.gemm_reps < 1)
     throw std::invalid_argument("plausibility gemm_reps " + std::to_string(opt.gemm_reps) + " must be >= 1");
+  if (!opt.read_loop) throw std::invalid_argument("plausibility read_loop is empty");
+  if (opt.dram_rounds < 1)
+    throw std::invalid_argument("plausibility dram_rounds " + std::to_string(opt.dram_rounds) + " must be >= 1");
+  if (!(opt.dram_tolerance >= 0 && opt.dram_tolerance < 1))
+    throw std::invalid_argument("plausibility dram_tolerance " + std::to_string(opt.dram_tolerance) + " must be in [0, 1)");
+  if (!(opt.read_seconds > 0))
+    throw std::invalid_argument("plausibility read_seconds " + std::to_string(opt.read_seconds) + " must be > 0");
   if (opt.stream_passes < 2)
     throw std::invalid_argument("plausibility stream_passes " + std::to_string(opt.stream_passes) + " must be >= 2");
   const int threads = probe.threads;
@@ -178,7 +187,29 @@ plausibility_result check_probe_plausibility(const probe_result& probe, const pl
 
   // STREAM first, oneDNN next (both OpenMP), OpenBLAS last: its pthreads keep spinning for a while
   // after a call and would steal cycles from whatever runs next.
-  rep["stream_triad"] = stream_triad(threads, opt.stream_passes);
+  // DRAM bandwidth on a shared host moves with the neighbours' load within seconds, so the probe's read
+  // loop is re-run alternately with STREAM (ABAB..., same threads, same page policy) and the best of
+  // each side is compared; the stored probe figure is reported beside them.
+  {
+    const auto be = make_backend({backend_kind::openmp, threads, pin_policy::core});
+    double read_best = 0, triad_best = 0;
+    nlohmann::json rounds = nlohmann::json::array(), best_triad;
+    for (int round = 0; round < opt.dram_rounds; ++round) {
+      const double rd = opt.read_loop(*be, opt.read_seconds);
+      nlohmann::json tr = stream_triad(threads, opt.stream_passes);
+      rounds.push_back({{"probe_read_gbs", rd}, {"stream_triad_gbs", tr["gbs"]}});
+      read_best = std::max(read_best, rd);
+      if (tr["gbs"].get<double>() > triad_best) {
+        triad_best = tr["gbs"].get<double>();
+        best_triad = tr;
+      }
+    }
+    best_triad["gbs"] = triad_best;
+    best_triad["rounds"] = rounds;
+    rep["stream_triad"] = best_triad;
+    rep["probe_read_alongside_gbs"] = read_best;
+    rep["probe_read_stored_gbs"] = probe.read_gbs;
+  }
 
   sgemm_problem p(opt.gemm_n);
   nlohmann::json peers = nlohmann::json::array();
@@ -240,8 +271,8 @@ plausibility_result check_probe_plausibility(const probe_result& probe, const pl
 
   nlohmann::json checks = nlohmann::json::array();
   checks.push_back(compare("fp32 peak GFLOP/s >= best sgemm GFLOP/s", probe.peak_gflops.fp32, best, best_name));
-  checks.push_back(compare("DRAM read GB/s >= STREAM triad GB/s", probe.read_gbs > 0 ? std::optional(probe.read_gbs) : std::nullopt,
-                           rep["stream_triad"]["gbs"].get<double>(), "stream triad"));
+  checks.push_back(compare("DRAM read GB/s >= STREAM triad GB/s", rep["probe_read_alongside_gbs"].get<double>(),
+                           rep["stream_triad"]["gbs"].get<double>(), "stream triad", opt.dram_tolerance));
   out.ok = true;
   for (const auto& c : checks) out.ok = out.ok && c["ok"].get<bool>();
   rep["checks"] = checks;

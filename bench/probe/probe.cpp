@@ -17,6 +17,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <thread>
 #include <stdexcept>
@@ -24,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "backends/backend.hpp"
+#include "backends/memory.hpp"
 #include "bench/probe/machine.hpp"
 #include "bench/probe/probe_kernels.hpp"
 #include "kernels/common/isa.hpp"
@@ -44,17 +46,16 @@ double seconds_between(steady::time_point a, steady::time_point b) {
 volatile float g_seed = 0.999f;
 
 // ---------------------------------------------------------------------------------------------------
-// Memory: 64-byte aligned, left untouched by the allocation so the threads that use it touch it first.
-struct free_deleter {
-  void operator()(double* p) const { std::free(p); }
-};
-using buffer = std::unique_ptr<double[], free_deleter>;
+// Memory: host memory (huge-page advised when large, as every benchmark buffer is), left untouched by
+// the allocation so the threads that use it touch it first.
+using buffer = host_ptr<double>;
 
 buffer alloc_doubles(std::size_t n) {
-  const std::size_t bytes = ((n * sizeof(double) + 4095) / 4096) * 4096;
-  void* p = std::aligned_alloc(4096, bytes);
-  if (p == nullptr) throw std::runtime_error("probe: cannot allocate " + std::to_string(bytes) + " bytes");
-  return buffer(static_cast<double*>(p));
+  try {
+    return make_host_array<double>(n);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("probe: cannot allocate " + std::to_string(n * sizeof(double)) + " bytes");
+  }
 }
 
 std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
@@ -215,19 +216,25 @@ std::vector<dram_cursor> dram_cursors(std::size_t n, int nthr) {
 }
 
 // DRAM read: one array of `n` doubles split across the threads, each touching its part first.
-double measure_dram_read(const pk::read_kernel& k, const backend& be, std::size_t n, double seconds) {
+buffer dram_read_array(const backend& be, std::size_t n) {
   buffer src = alloc_doubles(n);
   const int nthr = be.threads();
   be.parallel([&](int ithr, int) {
     const auto [b, e] = block_range(n, ithr, nthr);
     for (std::size_t i = b; i < e; ++i) src[i] = 1.0;
   });
+  return src;
+}
+
+double measure_dram_read(const pk::read_kernel& k, const backend& be, const double* src, std::size_t n,
+                         double seconds) {
+  const int nthr = be.threads();
   std::vector<dram_cursor> cur = dram_cursors(n, nthr);
   std::vector<double> sums(static_cast<std::size_t>(nthr) * 8, 0.0);
   auto region = [&](std::int64_t blocks) {
     return timed_region(be, [&](int ithr) {
       double s = 0;
-      cur[ithr].next(static_cast<std::size_t>(blocks), [&](std::size_t off, std::size_t cnt) { s += k.run(src.get() + off, cnt); });
+      cur[ithr].next(static_cast<std::size_t>(blocks), [&](std::size_t off, std::size_t cnt) { s += k.run(src + off, cnt); });
       sums[static_cast<std::size_t>(ithr) * 8] = s;
     });
   };
@@ -245,6 +252,15 @@ double measure_dram_read(const pk::read_kernel& k, const backend& be, std::size_
   std::size_t bytes = 0;
   for (const auto& c : cur) bytes += std::min<std::size_t>(blocks * pk::stream_block, c.end - c.begin) * sizeof(double);
   return static_cast<double>(bytes) / t * 1e-9;
+}
+
+// Elements of the DRAM read array: 4x the last-level cache (all instances), so at most a quarter of
+// the data can be a cache hit. With no cache information at all, 256 MiB is larger than any current
+// LLC slice a core can reach.
+std::size_t dram_read_elements(int nthr) {
+  const std::uint64_t llc = probe_machine().llc_total_bytes();
+  const std::uint64_t dram_bytes = llc > 0 ? 4 * llc : (256ull << 20);
+  return round_up(dram_bytes / sizeof(double), static_cast<std::size_t>(nthr) * pk::stream_block);
 }
 
 // DRAM triad a = b + s*c on three arrays of `n` doubles, counted as 3 x 8 bytes per element.
@@ -425,6 +441,7 @@ nlohmann::json probe_result::to_json() const {
           {"peak_gflops_1core", peaks_json(peak_gflops_1core)},
           {"bandwidth_gbs", {{"read", read_gbs}, {"triad", triad_gbs}}},
           {"dram_working_set_bytes", dram_working_set_bytes},
+          {"dram_huge_page_share", dram_huge_page_share < 0 ? nlohmann::json() : nlohmann::json(dram_huge_page_share)},
           {"caches", caches_j},
           {"measured_at", measured_at},
           {"units",
@@ -464,6 +481,11 @@ probe_result probe_result::from_json(const nlohmann::json& j) {
     r.read_gbs = need_positive(bw, "read", "bandwidth_gbs");
     r.triad_gbs = need_positive(bw, "triad", "bandwidth_gbs");
     r.dram_working_set_bytes = need_u64(j, "dram_working_set_bytes", "");
+    if (const auto it = j.find("dram_huge_page_share"); it != j.end() && !it->is_null()) {
+      if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1)
+        bad_field("dram_huge_page_share", "is not a fraction in [0, 1]");
+      r.dram_huge_page_share = it->get<double>();
+    }
     const auto& caches = need(j, "caches", "");
     if (!caches.is_array()) bad_field("caches", "is not an array");
     for (const auto& c : caches) {
@@ -528,6 +550,11 @@ std::string probe_result::to_table() const {
   out += fmt::format("{:<16}{:>10}  working set ({} threads)\n", "bandwidth", "GB/s", threads);
   out += fmt::format("{:<16}{:10.1f}  {:.1f} MiB  {}\n", "dram read", read_gbs,
                      static_cast<double>(dram_working_set_bytes) / (1 << 20), path("read"));
+  out += fmt::format("{:<16}{:>10}  {}\n", "dram pages", "",
+                     dram_huge_page_share < 0 ? std::string("huge-page share unknown (no /proc/self/smaps)")
+                                              : fmt::format("{:.0f}% of the read array on transparent huge pages ({})",
+                                                            100 * dram_huge_page_share,
+                                                            fingerprint_fields.value("transparent_huge_pages", "?")));
   out += fmt::format("{:<16}{:10.1f}  {:.1f} MiB  {}\n", "dram triad", triad_gbs,
                      static_cast<double>(dram_working_set_bytes) / (1 << 20), path("triad"));
   for (const auto& c : caches)
@@ -551,7 +578,8 @@ nlohmann::json fingerprint_fields() {
                       {"isa_detected", feature_names(detected_features())},
                       {"isa_level", std::string(to_string(effective_isa()))},
                       {"caches", caches},
-                      {"compiler", compiler_id()}};
+                      {"compiler", compiler_id()},
+                      {"transparent_huge_pages", transparent_huge_pages_mode()}};
 #ifdef INFERMARK_SANITIZED
   f["sanitizer"] = "address-undefined";  // instrumented loads change the bandwidth figures
 #endif
@@ -621,16 +649,18 @@ probe_result measure_probe(const probe_options& opt) {
     r.isa_used["int8"] = "none: needs avx512_vnni, not usable at isa level " + r.isa_level;
   }
 
-  // DRAM: 4x the last-level cache (all instances), so at most a quarter of the data can be a cache hit.
-  // With no cache information at all, 256 MiB is larger than any current LLC slice a core can reach.
-  const std::uint64_t llc = m.llc_total_bytes();
-  const std::uint64_t dram_bytes = llc > 0 ? 4 * llc : (256ull << 20);
+  // DRAM: 4x the last-level cache; the triad's three arrays together are as large as the read array.
+  const std::size_t n_read = dram_read_elements(nthr);
   const std::size_t unit = static_cast<std::size_t>(nthr) * pk::stream_block;
-  const std::size_t n_read = round_up(dram_bytes / sizeof(double), unit);
-  const std::size_t n_triad = round_up((dram_bytes + 3 * sizeof(double) - 1) / (3 * sizeof(double)), unit);
+  const std::size_t n_triad = round_up((n_read + 2) / 3, unit);
   const pk::read_kernel rk = pk::select_read(feat);
   const pk::triad_kernel tk = pk::select_triad(feat);
-  r.read_gbs = measure_dram_read(rk, be_all, n_read, secs);
+  {
+    const buffer src = dram_read_array(be_all, n_read);
+    const long long huge = huge_page_backed_bytes(src.get(), n_read * sizeof(double));
+    r.dram_huge_page_share = huge < 0 ? -1.0 : static_cast<double>(huge) / static_cast<double>(n_read * sizeof(double));
+    r.read_gbs = measure_dram_read(rk, be_all, src.get(), n_read, secs);
+  }
   r.triad_gbs = measure_dram_triad(tk, be_all, n_triad, secs);
   r.dram_working_set_bytes = n_read * sizeof(double);
   r.isa_used["read"] = rk.path;
@@ -655,6 +685,25 @@ probe_result measure_probe(const probe_options& opt) {
   }
   r.measured_at = iso8601_utc_now();
   return r;
+}
+
+double measure_dram_read_now(const backend& be, double seconds) {
+  if (!(seconds > 0) || !std::isfinite(seconds))
+    throw std::invalid_argument("measure_dram_read_now: seconds " + std::to_string(seconds) + " is not > 0");
+  // One array for the process, first touched by the first caller's threads; rebuilt when a backend
+  // with another thread count asks (the per-thread ranges must be whole stream blocks).
+  static std::mutex m;
+  static buffer src;
+  static std::size_t n = 0;
+  static int built_for = 0;
+  std::lock_guard<std::mutex> lock(m);
+  if (!src || built_for != be.threads()) {
+    src.reset();
+    n = dram_read_elements(be.threads());
+    src = dram_read_array(be, n);
+    built_for = be.threads();
+  }
+  return measure_dram_read(pk::select_read(effective_features()), be, src.get(), n, seconds);
 }
 
 // -----------------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backends/backend.hpp"
+
 namespace infermark {
 
 struct probe_peaks {
@@ -27,7 +29,7 @@ struct cache_bandwidth {
 
 // Bumped when the measurement method changes; part of the fingerprint, so older cache files are
 // re-measured instead of trusted.
-inline constexpr int probe_version = 1;
+inline constexpr int probe_version = 2;  // 2: DRAM buffers on transparent huge pages
 
 struct probe_result {
   std::string fingerprint;             // short hash of the fields below
@@ -45,11 +47,12 @@ struct probe_result {
   double read_gbs = 0;                 // DRAM read, working set >= 4x LLC, all threads
   double triad_gbs = 0;                // DRAM triad (a = b + s*c), 3 arrays totalling >= 4x LLC
   std::uint64_t dram_working_set_bytes = 0;
+  double dram_huge_page_share = -1;    // share of the read array backed by huge pages; -1 unknown
   std::vector<cache_bandwidth> caches; // per cache level, working set inside that level
   std::string measured_at;             // ISO-8601 UTC
 
   // JSON fields: fingerprint, isa, isa_level, isa_used, threads, pinning, peak_gflops{fp32,bf16,int8} (null when
-  // unsupported), peak_gflops_1core{...}, bandwidth_gbs{read,triad}, dram_working_set_bytes, caches,
+  // unsupported), peak_gflops_1core{...}, bandwidth_gbs{read,triad}, dram_working_set_bytes, dram_huge_page_share (null: unknown), caches,
   // fingerprint_fields, measured_at.
   nlohmann::json to_json() const;
   static probe_result from_json(const nlohmann::json& j);  // throws std::runtime_error on bad input
@@ -79,6 +82,13 @@ struct probe_options {
 
 // Measures now. Throws std::invalid_argument for threads out of range or seconds_per_test <= 0.
 probe_result measure_probe(const probe_options& opt);
+
+// The probe's DRAM read figure alone (same loop, same >= 4x LLC working set, same page policy), on the
+// caller's backend, taking `seconds`. Memory bandwidth on a shared host moves with the neighbours' load
+// (35-60 GB/s within a minute on this project's VMs), so a memory-bound case is also compared with this
+// figure measured right beside it. The array is allocated on the first call and kept: later calls cost
+// only `seconds`.
+double measure_dram_read_now(const backend& be, double seconds);
 // Returns the cached result for this machine from `results_dir`/probe-<fingerprint>.json, or measures
 // and writes it (atomically) when missing, unreadable or `refresh`.
 probe_result load_or_measure_probe(const std::filesystem::path& results_dir, bool refresh,

@@ -30,6 +30,8 @@ struct kernel_result {
   std::optional<double> bytes_per_s;      // achieved bytes/s at the median time
   std::optional<double> intensity;        // FLOP per byte of the work model
   std::optional<double> roofline_fraction;  // achieved / min(peak(dtype, threads), intensity x DRAM read)
+  std::optional<double> dram_read_gbs_alongside;  // memory-bound case: DRAM read measured beside it; then
+                                                  // roofline_fraction = bytes/s over this bandwidth
   std::string peak_dtype;                 // dtype whose peak bounds it: fp32 | bf16 | int8 | fp8
   bool verified = false;
   std::string verification;               // the verifier's detail

@@ -11,6 +11,7 @@
 
 #include "backends/backend.hpp"
 #include "bench/probe/machine.hpp"
+#include "backends/memory.hpp"
 #include "bench/probe/probe.hpp"
 #include "bench/probe/probe_kernels.hpp"
 #include "kernels/common/isa.hpp"
@@ -54,6 +55,7 @@ probe_result synthetic() {
   r.read_gbs = 25.5;
   r.triad_gbs = 20.25;
   r.dram_working_set_bytes = 1ull << 27;
+  r.dram_huge_page_share = 0.75;
   r.caches = {{1, 65536, 900.0, 16384, 32768}, {2, 2097152, 400.0, 524288, 1048576}};
   r.measured_at = "2025-01-02T03:04:05.678Z";
   return r;
@@ -72,6 +74,14 @@ TEST(ProbeJson, RoundTripIsExact) {
   EXPECT_FALSE(back.peak_gflops.bf16.has_value());
   EXPECT_EQ(*back.peak_gflops_1core.int8, 400.25);
   EXPECT_EQ(back.caches[0].working_set_per_thread_bytes, 16384u);
+  EXPECT_EQ(back.dram_huge_page_share, 0.75);
+  // Unknown huge-page share (no smaps) is null, and a file without the field reads as unknown.
+  probe_result unknown = r;
+  unknown.dram_huge_page_share = -1;
+  EXPECT_TRUE(unknown.to_json()["dram_huge_page_share"].is_null());
+  nlohmann::json old = j;
+  old.erase("dram_huge_page_share");
+  EXPECT_EQ(probe_result::from_json(old).dram_huge_page_share, -1);
   // Through text, as the cache file stores it.
   EXPECT_EQ(probe_result::from_json(nlohmann::json::parse(j.dump(2))).to_json(), j);
 }
@@ -98,6 +108,9 @@ TEST(ProbeJson, RejectsBadInput) {
   EXPECT_THROW(probe_result::from_json(j), std::runtime_error);
   j = good;
   j["isa_level"] = "sse9";
+  EXPECT_THROW(probe_result::from_json(j), std::runtime_error);
+  j = good;
+  j["dram_huge_page_share"] = 1.5;
   EXPECT_THROW(probe_result::from_json(j), std::runtime_error);
   j = good;
   j["caches"][0]["read_gbs"] = 0.0;
@@ -150,6 +163,10 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
   EXPECT_GT(r.triad_gbs, 0.1);
   const machine_summary& m = probe_machine();
   EXPECT_GE(r.dram_working_set_bytes, 4 * m.llc_total_bytes());
+  // The DRAM arrays are advised onto transparent huge pages (4 KiB pages cost ~30% of the bandwidth here).
+  if (const std::string thp = transparent_huge_pages_mode(); thp == "madvise" || thp == "always")
+    EXPECT_GT(r.dram_huge_page_share, 0.5) << thp;
+  EXPECT_LE(r.dram_huge_page_share, 1.0);
   ASSERT_EQ(r.caches.size(), m.caches.size());
   for (std::size_t i = 0; i < r.caches.size(); ++i) {
     EXPECT_EQ(r.caches[i].level, m.caches[i].level);
