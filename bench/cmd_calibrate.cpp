@@ -2,6 +2,8 @@
 // report each calibration point's leave-one-out error.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -23,23 +25,38 @@ command calibrate_command() {
                 throw std::invalid_argument(fmt::format("unknown format '{}'; valid choices: table, json", *format));
               check_writable(*out);
               const profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
-              const efficiency_model model(db, load_calibration(std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration"));
+              const std::filesystem::path dir = std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration";
+              const efficiency_model model(db, load_calibration(dir), load_overheads(dir));
               const nlohmann::json fitted = calibration_json(model);
               write_json_atomically(*out, fitted);
               if (*format == "json") {
                 std::cout << fitted.dump(2) << "\n";
                 return 0;
               }
-              std::cout << fmt::format("{:<40} {:<12} {:<18} {:<5} {:<9} {:>8} {:>9} {:>7}  {}\n", "point", "target", "kernel", "dtype",
-                                       "bound", "measured", "predicted", "error", "refit from");
-              for (const auto& r : fitted["leave_one_out"])
-                std::cout << fmt::format("{:<40} {:<12} {:<18} {:<5} {:<9} {:>8.3f} {:>9.3f} {:>+6.1f}%  {}\n", r["id"].get<std::string>(),
+              for (const auto& o : fitted["overheads"])
+                std::cout << fmt::format("per-op overhead {}: {:.1f} us ({}; {})\n", o["vendor"].get<std::string>(), o["us"].get<double>(),
+                                         o["source"].get<std::string>(), o["confidence"].get<std::string>());
+              std::cout << fmt::format("{:<40} {:<13} {:<18} {:<5} {:<16} {:>8} {:>9} {:>7}  {}\n", "point", "target", "kernel", "dtype",
+                                       "bound (fit)", "measured", "predicted", "error", "refit from");
+              std::vector<double> errs;
+              for (const auto& r : fitted["leave_one_out"]) {
+                const std::string b = r["bound"].get<std::string>(), fb = r["fit_bound"].get<std::string>();
+                std::cout << fmt::format("{:<40} {:<13} {:<18} {:<5} {:<16} {:>8.3f} {:>9.3f} {:>+6.1f}%  {}\n", r["id"].get<std::string>(),
                                          r["target"].get<std::string>(), r["kernel"].get<std::string>(), r["dtype"].get<std::string>(),
-                                         r["bound"].get<std::string>(), r["measured"].get<double>(), r["predicted"].get<double>(),
+                                         b == fb ? b : b + " (" + fb + ")", r["measured"].get<double>(), r["predicted"].get<double>(),
                                          100 * r["rel_error"].get<double>(), r["provenance"].get<std::string>());
-              std::cout << fmt::format("{} points, {} factors; median leave-one-out |error| {:.1f}% (target <= 10%)\n",
+                errs.push_back(std::fabs(r["rel_error"].get<double>()));
+              }
+              std::sort(errs.begin(), errs.end());
+              auto share = [&](double lim) {
+                return static_cast<int>(std::count_if(errs.begin(), errs.end(), [&](double e) { return e <= lim; }));
+              };
+              const auto q = [&](double f) { return 100 * errs[static_cast<std::size_t>(f * static_cast<double>(errs.size() - 1) + 0.5)]; };
+              std::cout << fmt::format("{} points, {} factors; median leave-one-out |error| {:.1f}% (target <= 10%); "
+                                       "|error| <= 5%: {}, <= 10%: {}, <= 25%: {}, > 25%: {}; P75 {:.1f}%, P90 {:.1f}%, max {:.1f}%\n",
                                        fitted["leave_one_out"].size(), fitted["factors"].size(),
-                                       100 * fitted["median_abs_loo_error"].get<double>());
+                                       100 * fitted["median_abs_loo_error"].get<double>(), share(0.05), share(0.10), share(0.25),
+                                       errs.size() - share(0.25), q(0.75), q(0.90), 100 * errs.back());
               std::cout << "wrote " << *out << "\n";
               return 0;
             };

@@ -139,23 +139,29 @@ void print_table(const estimate_report& r, const estimate_flags& f, std::ostream
                        e.dtype, e.bound, e.layer_s * 1e3, e.step_s * 1e3,
                        fmt::format("{:.2f}-{:.2f}", e.p10_s * 1e3, e.p90_s * 1e3), e.tokens_per_s, e.relative_per_chip,
                        fmt_opt(e.tokens_per_joule, "{:.3f}"), fmt_opt(e.relative_per_watt, "{:.2f}"),
-                       fmt::format("{:.0f}/{}", e.memory_gb, e.capacity_gb ? fmt::format("{:.0f}", *e.capacity_gb) : "?"),
+                       fmt::format("{}{:.0f}/{}", e.warning ? "!" : (e.parallel_note.empty() ? "" : "*"), e.memory_gb,
+                                   e.capacity_gb ? fmt::format("{:.0f}", *e.capacity_gb) : "?"),
                        cost_col, fmt_opt(e.host_fraction, "{:.2f}"), e.provenance_summary);
   }
   if (!r.estimates.empty()) {
     const auto it = std::find_if(r.estimates.begin(), r.estimates.end(), [](const auto& e) { return !e.error; });
     if (it != r.estimates.end()) out << "layer = " << it->layer_kind << "; bound = where most of the step time goes; "
                                      << "tok/J uses chip TDP (systems: all-in power / chips); mem = weights + KV per chip\n";
+    for (const auto& e : r.estimates)
+      if (e.warning) out << fmt::format("! {}: {}\n", e.profile, *e.warning);
+    for (const auto& e : r.estimates)
+      if (!e.parallel_note.empty()) out << fmt::format("* {}\n", e.parallel_note);
   }
   if (cost)
     out << fmt::format("energy cost at {} {}/kWh with a subsidy of {:.0f}% of the bill\n", f.price_kwh, f.currency, f.subsidy * 100);
   const auto sys = system_view(r);
   if (!sys.empty()) {
     out << "\nsystem view\n";
-    out << fmt::format("{:<17} {:>6} {:>14} {:>10} {:>8}{}\n", "system", "chips", "tok/s/system", "power kW", "tok/J",
+    out << fmt::format("{:<17} {:>6} {:<24} {:>14} {:>10} {:>8}{}\n", "system", "chips", "parallel", "tok/s/system", "power kW", "tok/J",
                        cost ? fmt::format(" {:>12}", f.currency + "/Mtok") : "");
     for (const auto& s : sys)
-      out << fmt::format("{:<17} {:>6} {:>14.0f} {:>10} {:>8}{}\n", s.profile, s.chips, s.tokens_per_s, fmt_opt(s.power_kw, "{:.0f}"),
+      out << fmt::format("{:<17} {:>6} {:<24} {:>14.0f} {:>10} {:>8}{}\n", s.profile, s.chips, s.parallel + (s.parallel_note.empty() ? "" : " *"),
+                         s.tokens_per_s, fmt_opt(s.power_kw, "{:.0f}"),
                          fmt_opt(s.tokens_per_joule, "{:.3f}"),
                          cost && s.tokens_per_joule ? fmt::format(" {:>12.4f}", energy_cost_per_mtok(*s.tokens_per_joule, f.price_kwh, f.subsidy)) : "");
     auto find = [&](const char* slug) -> const system_row* {
@@ -179,25 +185,25 @@ void print_csv(const estimate_report& r, const estimate_flags& f, std::ostream& 
   const bool cost = f.price_kwh > 0;
   out << "profile,dtype,bound,layer_time_s,time_s,p10,p90,tokens_per_s,relative_per_chip,tokens_per_joule,relative_per_watt,"
          "memory_gb,capacity_gb,host_fraction,provenance"
-      << (cost ? ",energy_cost_per_mtok" : "") << ",error\n";
+      << (cost ? ",energy_cost_per_mtok" : "") << ",parallel,warning,error\n";
   auto o = [](const std::optional<double>& v) { return v ? fmt::format("{}", *v) : std::string(); };
   for (const auto& e : r.estimates) {
     if (e.error) {
-      out << fmt::format("{},,,,,,,,,,,,,,{}\"{}\"\n", e.profile, cost ? "," : "", *e.error);
+      out << fmt::format("{},,,,,,,,,,,,,,{},,\"{}\"\n", e.profile, cost ? "," : "", *e.error);
       continue;
     }
     out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"", e.profile, e.dtype, e.bound, e.layer_s, e.step_s, e.p10_s,
                        e.p90_s, e.tokens_per_s, e.relative_per_chip, o(e.tokens_per_joule), o(e.relative_per_watt), e.memory_gb,
                        o(e.capacity_gb), o(e.host_fraction), e.provenance_summary);
     if (cost) out << "," << (e.tokens_per_joule ? fmt::format("{}", energy_cost_per_mtok(*e.tokens_per_joule, f.price_kwh, f.subsidy)) : "");
-    out << ",\n";
+    out << fmt::format(",{},\"{}\",\n", e.parallel, e.warning ? *e.warning : "");
   }
 }
 
 // Everything `estimate` does before printing: validates the request, loads profiles (adding `host` from
 // the probe when asked for), reads the host fractions, and runs the model. `ep_only` is true when only
 // --ep was given (the production layout: experts over every chip, attention data-parallel).
-estimate_report compute_estimate(const estimate_flags& fl, bool ep_only, const global_options& g) {
+estimate_report compute_estimate(const estimate_flags& fl, bool ep_only, bool parallel_given, const global_options& g) {
   const estimate_flags* f = &fl;  // the body reads like the flag handling it came from
   estimate_options opt;
   opt.request.model = f->workload;
@@ -208,6 +214,7 @@ estimate_report compute_estimate(const estimate_flags& fl, bool ep_only, const g
   // --ep alone means the production layout: experts over every chip, attention data-parallel.
   if (ep_only) opt.request.par.attn_dp = f->ep;
   validate(opt.request);
+  opt.fit_systems = !parallel_given;
   opt.reference = f->reference;
   opt.mode = parse_estimate_mode(f->mode);
   if (!f->dtype.empty()) {
@@ -251,7 +258,8 @@ estimate_report compute_estimate(const estimate_flags& fl, bool ep_only, const g
                                             "no usable results: run 'infermark run' first (or pass --results FILE)",
                                             rf.empty() ? g.results_dir + " (no run-*.json)" : rf.string()));
 
-  const efficiency_model model(db, load_calibration(std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration"));
+  const std::filesystem::path cal = std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration";
+  const efficiency_model model(db, load_calibration(cal), load_overheads(cal));
   return estimate(db, model, targets, opt);
 }
 
@@ -280,7 +288,7 @@ nlohmann::json default_estimate_tables(const global_options& g, const std::files
     out << fmt::format("\n== estimate: {} {}, batch {}, context {} (infermark estimate --workload {} --phase {} "
                        "--batch {} --context {}) ==\n",
                        rq.workload, rq.phase, rq.batch, rq.context, rq.workload, rq.phase, rq.batch, rq.context);
-    const estimate_report r = compute_estimate(f, false, g);
+    const estimate_report r = compute_estimate(f, false, false, g);
     print_table(r, f, out);
     all.push_back(r.to_json());
   }
@@ -314,7 +322,8 @@ command estimate_command_impl() {
             return [f, &g, &sub] {
               if (f->format != "table" && f->format != "json" && f->format != "csv")
                 throw std::invalid_argument(fmt::format("unknown format '{}'; valid choices: table, json, csv", f->format));
-              const estimate_report r = compute_estimate(*f, sub.count("--ep") && !sub.count("--tp") && !sub.count("--attn-dp"), g);
+              const estimate_report r = compute_estimate(*f, sub.count("--ep") && !sub.count("--tp") && !sub.count("--attn-dp"),
+                                                         sub.count("--ep") || sub.count("--tp") || sub.count("--attn-dp"), g);
               if (f->format == "json") {
                 nlohmann::json j = r.to_json();
                 if (f->price_kwh > 0) {

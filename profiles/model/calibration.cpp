@@ -47,7 +47,110 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Work model of a point whose shape states integer m, n, k (and optionally groups): see calibration_point.
+void set_work(calibration_point& p) {
+  const auto& sh = p.shape;
+  auto dim = [&](const char* k) -> double { return sh.contains(k) && sh[k].is_number_integer() ? sh[k].get<double>() : 0.0; };
+  if (p.kernel == kernel_class::gemm || p.kernel == kernel_class::grouped_gemm) {
+    const double m = dim("m"), n = dim("n"), k = dim("k"), g = sh.contains("groups") ? dim("groups") : 1.0;
+    if (m > 0 && n > 0 && k > 0 && g > 0) {
+      const double es = p.dtype == "fp8" || p.dtype == "int8" ? 1.0 : p.dtype == "fp32" || p.dtype == "tf32" ? 4.0 : 2.0;
+      p.flops = 2 * g * m * n * k;
+      p.bytes = g * (m * k + n * k) * es + g * m * n * 2;
+    }
+  }
+  if (sh.contains("mode") && sh["mode"].is_string()) {
+    const std::string m = sh["mode"].get<std::string>();
+    p.mode = m.rfind("low-latency", 0) == 0 ? "low-latency" : m.rfind("normal", 0) == 0 ? "normal" : "";
+  }
+}
+
+double peak_of_bound(const profile& t, bound_kind b, const std::string& dtype) {
+  switch (b) {
+    case bound_kind::compute: {
+      auto pk = t.peak(dtype);
+      if (!pk) throw not_estimable(t.slug, "peak." + dtype, "the chip has no such unit");
+      return *pk * 1e12;
+    }
+    case bound_kind::memory: return t.at("memory.bandwidth").value * 1e12;
+    case bound_kind::scale_up: return t.at("scale_up.bandwidth").value * 1e9;
+    case bound_kind::scale_out: return t.at("scale_out.bandwidth").value * 1e9;
+  }
+  return 0;
+}
+
 }  // namespace
+
+std::vector<op_overhead> load_overheads(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files;
+  if (std::filesystem::is_directory(dir))
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.path().extension() == ".toml") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<op_overhead> out;
+  std::set<std::string> vendors;
+  for (const auto& f : files) {
+    const std::string file = f.string();
+    toml::table root;
+    try {
+      root = toml::parse_file(file);
+    } catch (const toml::parse_error& e) {
+      throw profile_error(file, static_cast<int>(e.source().begin.line), "", std::string(e.description()));
+    }
+    const toml::node* node = root.get("overhead");
+    if (!node) continue;
+    const toml::array* arr = node->as_array();
+    if (!arr) throw profile_error(file, line_of(node), "overhead", "expected [[overhead]] tables");
+    for (const auto& el : *arr) {
+      const toml::table* t = el.as_table();
+      if (!t) throw profile_error(file, line_of(&el), "overhead", "expected a table");
+      op_overhead o;
+      o.origin = fmt::format("{}:{}", file, line_of(t));
+      auto fail = [&](const toml::node* n, const std::string& key, const std::string& what) {
+        throw profile_error(file, line_of(n ? n : t), "overhead." + key, what);
+      };
+      std::string unit;
+      for (auto&& [k, v] : *t) {
+        const std::string key(k.str());
+        auto str = [&]() {
+          auto s = v.value<std::string>();
+          if (!v.is_string() || !s || s->empty()) fail(&v, key, "expected a non-empty string");
+          return *s;
+        };
+        if (key == "vendor") o.vendor = str();
+        else if (key == "source") o.source = str();
+        else if (key == "notes") o.notes = str();
+        else if (key == "unit") unit = str();
+        else if (key == "confidence") {
+          try {
+            o.grade = parse_confidence(str());
+          } catch (const std::invalid_argument& e) {
+            fail(&v, key, e.what());
+          }
+        } else if (key == "value") {
+          const double x = v.is_integer() ? static_cast<double>(v.as_integer()->get()) : v.is_floating_point() ? v.as_floating_point()->get() : -1;
+          if (!std::isfinite(x) || x <= 0) fail(&v, key, "expected a number > 0");
+          o.seconds = x * 1e-6;
+        } else {
+          fail(&v, key, "unknown key (valid: vendor, value, unit, source, confidence, notes)");
+        }
+      }
+      for (const char* req : {"vendor", "value", "unit", "source", "confidence"})
+        if (!t->contains(req)) fail(nullptr, req, "missing required key");
+      if (unit != "us") fail(t->get("unit"), "unit", fmt::format("unit '{}' is not allowed (valid: us)", unit));
+      if (!vendors.insert(o.vendor).second) fail(t->get("vendor"), "vendor", fmt::format("duplicate vendor '{}'", o.vendor));
+      out.push_back(std::move(o));
+    }
+  }
+  return out;
+}
+
+std::string overhead_choice::describe() const {
+  if (seconds == 0 && source.empty()) return "none (no overhead figures loaded)";
+  if (sourced) return fmt::format("{:.1f} us ({}: {}; {})", seconds * 1e6, vendor, source, grade);
+  return fmt::format("{:.1f} us assumed for {} (no published figure; median of the other vendors' figures: {})",
+                     seconds * 1e6, vendor, source);
+}
 
 std::string_view to_string(kernel_class k) { return kernel_names.at(static_cast<std::size_t>(k)); }
 std::string_view to_string(bound_kind b) { return bound_names.at(static_cast<std::size_t>(b)); }
@@ -85,7 +188,8 @@ std::vector<calibration_point> load_calibration(const std::filesystem::path& dir
       throw profile_error(file, static_cast<int>(e.source().begin.line), "", std::string(e.description()));
     }
     for (auto&& [k, node] : root) {
-      if (k != "point") throw profile_error(file, line_of(&node), std::string(k.str()), "unknown key (valid: point)");
+      if (k == "overhead") continue;  // load_overheads
+      if (k != "point") throw profile_error(file, line_of(&node), std::string(k.str()), "unknown key (valid: point, overhead)");
       const toml::array* arr = node.as_array();
       if (!arr) throw profile_error(file, line_of(&node), "point", "expected [[point]] tables");
       for (const auto& el : *arr) {
@@ -150,6 +254,7 @@ std::vector<calibration_point> load_calibration(const std::filesystem::path& dir
           fail(t->get("unit"), "unit", fmt::format("unit '{}' does not fit bound '{}' (compute: TFLOPS, TOPS for int8; memory: TB/s or GB/s; links: GB/s; any: percent)", p.unit, to_string(p.bound)));
         }
         if (p.unit == "percent" && p.value > 100) fail(t->get("value"), "value", "a percentage cannot exceed 100");
+        set_work(p);
         if (auto [it, fresh] = ids.emplace(p.id, p.origin); !fresh) {
           fail(t->get("id"), "id", fmt::format("duplicate id '{}' (first at {})", p.id, it->second));
         }
@@ -215,13 +320,48 @@ nlohmann::json efficiency_factor::to_json() const {
   return {{"eta", eta}, {"p10", p10}, {"p90", p90}, {"provenance", describe()}, {"n_points", n_points}, {"points", point_ids}};
 }
 
-efficiency_model::efficiency_model(const profile_db& db, std::vector<calibration_point> points)
-    : db_(db), points_(std::move(points)) {
+efficiency_model::efficiency_model(const profile_db& db, std::vector<calibration_point> points, std::vector<op_overhead> overheads)
+    : db_(db), points_(std::move(points)), overheads_(std::move(overheads)) {
   check_targets(points_, db_);
   for (const auto& p : points_) {
     const profile& t = db_.chip_of(db_.get(p.target));
-    entries_.push_back({&p, achieved_fraction(p, t), t.vendor});
+    const double measured = achieved_fraction(p, t);
+    entry e{&p, measured, t.vendor, p.bound};
+    if (p.flops > 0 && (p.bound == bound_kind::compute || p.bound == bound_kind::memory) && t.has("memory.bandwidth")) {
+      // A measured time: fitted in the roofline's binding bound, net of the per-op overhead (never below a
+      // quarter of the time: an overhead that large would say the figure is not a kernel time).
+      const double pc = peak_of_bound(t, bound_kind::compute, p.dtype), pm = peak_of_bound(t, bound_kind::memory, p.dtype);
+      const double roof_c = p.flops / pc, roof_m = p.bytes / pm;
+      const double time = (p.bound == bound_kind::compute ? roof_c : roof_m) / measured;
+      e.bound = roof_c >= roof_m ? bound_kind::compute : bound_kind::memory;
+      const double net = std::max(time - overhead(p.target).seconds, 0.25 * time);
+      e.fraction = (e.bound == bound_kind::compute ? roof_c : roof_m) / net;
+    }
+    entries_.push_back(e);
   }
+}
+
+overhead_choice efficiency_model::overhead(std::string_view target) const {
+  const profile& t = db_.chip_of(db_.get(target));
+  overhead_choice c;
+  c.vendor = t.vendor;
+  if (overheads_.empty()) return c;
+  for (const auto& o : overheads_)
+    if (o.vendor == t.vendor) {
+      c.seconds = o.seconds;
+      c.sourced = true;
+      c.source = o.source;
+      c.grade = std::string(to_string(o.grade));
+      return c;
+    }
+  std::vector<double> v;
+  for (const auto& o : overheads_) {
+    v.push_back(o.seconds);
+    c.source += (c.source.empty() ? "" : ", ") + o.vendor;
+  }
+  c.seconds = median(v);
+  c.grade = "assumed";
+  return c;
 }
 
 efficiency_factor efficiency_model::factor(std::string_view target, kernel_class kernel, std::string_view dtype,
@@ -234,14 +374,19 @@ efficiency_factor efficiency_model::factor(std::string_view target, kernel_class
   return factor_excluding(target, kernel, dtype, bound, nullptr, group);
 }
 
+efficiency_factor efficiency_model::factor(std::string_view target, kernel_class kernel, std::string_view dtype,
+                                           bound_kind bound, std::optional<double> group, const std::string& mode) const {
+  return factor_excluding(target, kernel, dtype, bound, nullptr, group, mode);
+}
+
 efficiency_factor efficiency_model::factor_excluding(std::string_view target, kernel_class kernel, std::string_view dtype,
                                                      bound_kind bound, const calibration_point* excluded,
-                                                     std::optional<double> group) const {
+                                                     std::optional<double> group, const std::string& mode) const {
   const profile& t = db_.chip_of(db_.get(target));
   auto select = [&](auto pred) {
     std::vector<const entry*> v;
     for (const auto& e : entries_) {
-      if (e.point == excluded || e.point->kernel != kernel || e.point->bound != bound) continue;
+      if (e.point == excluded || e.point->kernel != kernel || e.bound != bound) continue;
       if (pred(e)) v.push_back(&e);
     }
     return v;
@@ -298,6 +443,19 @@ efficiency_factor efficiency_model::factor_excluding(std::string_view target, ke
     return out;
   };
   const std::string tslug = t.slug;
+  // all_to_all in a stated regime: the target's own points of that regime first.
+  if (kernel == kernel_class::all_to_all && !mode.empty()) {
+    auto own_mode = [&](const entry& e) { return e.point->target == tslug && e.point->mode == mode; };
+    if (auto v = select([&](const entry& e) { return own_mode(e) && e.point->dtype == dtype; }); !v.empty()) {
+      auto f = make(v, provenance_kind::fitted, tslug, 0.10);
+      f.shape_note = mode + " kernels" + (f.shape_note.empty() ? "" : "; " + f.shape_note);
+      return f;
+    }
+    if (auto v = select(own_mode); !v.empty()) {
+      auto f = make(v, provenance_kind::borrowed, fmt::format("{} itself, other dtypes, {} kernels", tslug, mode), 0.20);
+      return f;
+    }
+  }
   if (auto own = select([&](const entry& e) { return e.point->target == tslug && e.point->dtype == dtype; }); !own.empty()) {
     return make(own, provenance_kind::fitted, tslug, 0.10);
   }
@@ -327,10 +485,26 @@ std::vector<loo_result> efficiency_model::leave_one_out() const {
   std::vector<loo_result> out;
   for (const auto& e : entries_) {
     const auto& p = *e.point;
+    const profile& t = db_.chip_of(db_.get(p.target));
+    const double measured = achieved_fraction(p, t);
+    const bool timed = p.flops > 0 && (p.bound == bound_kind::compute || p.bound == bound_kind::memory) && t.has("memory.bandwidth");
+    if (timed) {
+      // The estimator's formula with both etas refitted without the point.
+      const double pc = peak_of_bound(t, bound_kind::compute, p.dtype), pm = peak_of_bound(t, bound_kind::memory, p.dtype);
+      const efficiency_factor fc = factor_excluding(p.target, p.kernel, p.dtype, bound_kind::compute, &p);
+      const efficiency_factor fm = factor_excluding(p.target, p.kernel, p.dtype, bound_kind::memory, &p);
+      const double time = std::max(p.flops / (pc * fc.eta), p.bytes / (pm * fm.eta)) + overhead(p.target).seconds;
+      const double predicted = (p.bound == bound_kind::compute ? p.flops / pc : p.bytes / pm) / time;
+      const efficiency_factor& f = e.bound == bound_kind::compute ? fc : fm;
+      out.push_back({p.id, measured, predicted, (predicted - measured) / measured,
+                     f.describe() + fmt::format("; timed: max(compute, memory) + {:.1f} us", overhead(p.target).seconds * 1e6),
+                     std::string(to_string(e.bound))});
+      continue;
+    }
     std::optional<double> group;
     if (p.shape.contains("ep") && p.shape["ep"].is_number_integer()) group = p.shape["ep"].get<double>();
-    const efficiency_factor f = factor_excluding(p.target, p.kernel, p.dtype, p.bound, &p, group);
-    out.push_back({p.id, e.fraction, f.eta, (f.eta - e.fraction) / e.fraction, f.describe()});
+    const efficiency_factor f = factor_excluding(p.target, p.kernel, p.dtype, p.bound, &p, group, p.mode);
+    out.push_back({p.id, e.fraction, f.eta, (f.eta - e.fraction) / e.fraction, f.describe(), std::string(to_string(e.bound))});
   }
   return out;
 }
@@ -339,7 +513,7 @@ nlohmann::json efficiency_model::fitted_json() const {
   std::set<std::tuple<std::string, int, std::string, int>> keys;
   for (const auto& e : entries_) {
     keys.emplace(db_.chip_of(db_.get(e.point->target)).slug, static_cast<int>(e.point->kernel), e.point->dtype,
-                 static_cast<int>(e.point->bound));
+                 static_cast<int>(e.bound));
   }
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [t, k, dt, b] : keys) {
@@ -367,13 +541,19 @@ nlohmann::json calibration_json(const efficiency_model& m) {
     const auto& pts = m.points();
     const auto it = std::find_if(pts.begin(), pts.end(), [&](const calibration_point& p) { return p.id == r.id; });
     l.push_back({{"id", r.id}, {"target", it->target}, {"kernel", std::string(to_string(it->kernel))}, {"dtype", it->dtype},
-                 {"bound", std::string(to_string(it->bound))}, {"measured", r.measured}, {"predicted", r.predicted},
-                 {"rel_error", r.rel_error}, {"provenance", r.provenance}});
+                 {"bound", std::string(to_string(it->bound))}, {"fit_bound", r.fit_bound}, {"measured", r.measured},
+                 {"predicted", r.predicted}, {"rel_error", r.rel_error}, {"provenance", r.provenance}});
   }
-  return {{"method", "median achieved fraction per target x kernel class x dtype x bound; borrowing: vendor family "
-                     "(same dtype), the target in other dtypes, the family in other dtypes, all vendors; else assumed "
-                     "(see profiles/README.md)"},
+  nlohmann::json oh = nlohmann::json::array();
+  for (const auto& o : m.overheads())
+    oh.push_back({{"vendor", o.vendor}, {"us", o.seconds * 1e6}, {"source", o.source}, {"confidence", std::string(to_string(o.grade))}});
+  return {{"method", "median achieved fraction per target x kernel class x dtype x bound; points with a work model "
+                     "(m, n, k) are times: fitted in the roofline's binding bound net of the vendor's per-op overhead and "
+                     "predicted as max(compute, memory) + overhead; all_to_all by EP size (ln(ep) line) and regime "
+                     "(low-latency / normal); borrowing: vendor family (same dtype), the target in other dtypes, the family "
+                     "in other dtypes, all vendors; else assumed (see profiles/README.md)"},
           {"points", m.points().size()},
+          {"overheads", oh},
           {"factors", m.fitted_json()},
           {"leave_one_out", l},
           {"median_abs_loo_error", median_abs(loo)}};

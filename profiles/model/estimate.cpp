@@ -86,6 +86,40 @@ dtype_choice choose_dtypes(const profile& chip, const std::optional<std::string>
   return d;
 }
 
+double memory_per_chip_gb(const workload_request& r, const dtype_choice& dt) {
+  const workload_plan plan = decompose(r, dt);
+  return (plan.weight_bytes_per_chip + plan.kv_bytes_per_chip) / 1e9;
+}
+
+std::optional<parallel_config> smallest_fitting_config(workload_request r, const dtype_choice& dt, double capacity_gb,
+                                                       int max_chips) {
+  const model_config& m = find_model(r.model);
+  for (int n = 1; n <= max_chips; n *= 2) {
+    parallel_config c;
+    if (m.moe()) {
+      int dp = 1;
+      while (dp * 2 <= n && r.batch % (dp * 2) == 0) dp *= 2;
+      c = {n / dp, n > 1 ? n : 1, dp};
+    } else {
+      c = {n, 1, 1};
+    }
+    r.par = c;
+    try {
+      validate(r);
+    } catch (const std::invalid_argument&) {
+      continue;
+    }
+    if (memory_per_chip_gb(r, dt) <= capacity_gb) return c;
+  }
+  return std::nullopt;
+}
+
+std::string parallel_flags(const parallel_config& c) {
+  if (c.ep > 1) return c.tp == 1 && c.attn_dp == c.ep ? fmt::format("--ep {}", c.ep) : fmt::format("--tp {} --ep {} --attn-dp {}", c.tp, c.ep, c.attn_dp);
+  if (c.attn_dp > 1) return fmt::format("--tp {} --attn-dp {}", c.tp, c.attn_dp);
+  return fmt::format("--tp {}", c.tp);
+}
+
 double energy_cost_per_mtok(double tokens_per_joule, double price_per_kwh, double subsidy) {
   if (!(price_per_kwh > 0)) throw std::invalid_argument(fmt::format("price per kWh {} is out of range; valid: > 0", price_per_kwh));
   if (!(subsidy >= 0 && subsidy < 1))
@@ -106,10 +140,40 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
     const dtype_choice dt = choose_dtypes(chip, opt.dtype);
     e.dtype = dt.gemm_peak;
     e.aux_dtype = dt.aux_peak;
-    const workload_plan plan = decompose(opt.request, dt);
+    if (chip.has("memory.capacity")) e.capacity_gb = chip.at("memory.capacity").value;
+    // Memory: weights + KV per chip against the chip's capacity. A system runs at the smallest config that
+    // fits when none was asked for; one that was asked for and does not fit is an error; a chip that does not
+    // fit keeps its figures with a warning (the per-chip rate as if the weights were resident).
+    workload_request req = opt.request;
+    const double need = memory_per_chip_gb(req, dt);
+    const bool system = target.kind == profile_kind::system;
+    if (e.capacity_gb && need > *e.capacity_gb && system) {
+      const auto fit = smallest_fitting_config(req, dt, *e.capacity_gb, target.count);
+      const std::string does_not = fmt::format("does not fit: needs {:.0f} GB per chip at tp {} ep {} attn-dp {}, has {:.0f} GB",
+                                               need, req.par.tp, req.par.ep, req.par.attn_dp, *e.capacity_gb);
+      if (!opt.fit_systems || !fit) {
+        e.error = fit ? fmt::format("{} (smallest that fits: {})", does_not, parallel_flags(*fit))
+                      : fmt::format("{}; nothing fits within its {} chips", does_not, target.count);
+        return e;
+      }
+      req.par = *fit;
+      e.parallel_note = fmt::format("{} needs {:.0f} GB per chip at tp 1 ep 1, has {:.0f} GB: estimated at {}, the smallest "
+                                    "{} that fits ({:.0f} GB per chip)", target.slug, need, *e.capacity_gb, parallel_flags(*fit),
+                                    fit->ep > 1 ? "expert-parallel degree" : "tensor-parallel degree", memory_per_chip_gb(req, dt));
+    }
+    e.parallel = fmt::format("tp {} ep {} attn-dp {}", req.par.tp, req.par.ep, req.par.attn_dp);
+    const workload_plan plan = decompose(req, dt);
     const int chips = plan.chips;
     e.memory_gb = (plan.weight_bytes_per_chip + plan.kv_bytes_per_chip) / 1e9;
-    if (chip.has("memory.capacity")) e.capacity_gb = chip.at("memory.capacity").value;
+    if (e.capacity_gb && e.memory_gb > *e.capacity_gb) {
+      const auto fit = smallest_fitting_config(req, dt, *e.capacity_gb, 1024);
+      e.warning = fmt::format("does not fit: needs {:.0f} GB per chip, has {:.0f} GB ({}); figures assume the weights "
+                              "were resident", e.memory_gb, *e.capacity_gb,
+                              fit ? "smallest that fits: " + parallel_flags(*fit) : std::string("nothing up to 1024 chips fits"));
+    }
+    const overhead_choice oh = model.overhead(chip.slug);
+    const double op_overhead_s = opt.op_overhead_s ? *opt.op_overhead_s : oh.seconds;
+    const std::string regime = req.ph == phase::decode ? "low-latency" : "normal";
 
     // Which link the collectives use: scale-up when the instance fits in one scale-up domain.
     bool has_comm = false;
@@ -130,9 +194,13 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
     std::map<std::string, std::string> prov;  // key -> description (deduplicated)
     std::map<provenance_kind, int> kinds;
     auto eta = [&](kernel_class k, const std::string& dtn, bound_kind b, int group = 0) {
-      const efficiency_factor f = group > 0 ? model.factor(chip.slug, k, dtn, b, static_cast<double>(group))
-                                            : model.factor(chip.slug, k, dtn, b);
-      const std::string key = fmt::format("{}/{}/{}{}", to_string(k), to_string(b), dtn, group > 0 ? fmt::format("/n{}", group) : "");
+      // Collectives: EP-size-aware, in the phase's regime (decode: low-latency kernels; prefill: normal).
+      const efficiency_factor f =
+          k == kernel_class::all_to_all
+              ? model.factor(chip.slug, k, dtn, b, group > 0 ? std::optional<double>(group) : std::nullopt, regime)
+              : model.factor(chip.slug, k, dtn, b);
+      const std::string key = fmt::format("{}/{}/{}{}", to_string(k), to_string(b), dtn,
+                                          k == kernel_class::all_to_all ? fmt::format("/{}{}", regime, group > 0 ? fmt::format("/n{}", group) : "") : "");
       if (prov.emplace(key, f.describe()).second) ++kinds[f.provenance];
       return eta_set{f.eta, f.p90, f.p10, f.describe(), f.provenance};
     };
@@ -161,9 +229,9 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
         if (o.kclass == kernel_class::all_to_all) {
           const eta_set l = eta(kernel_class::all_to_all, o.link_dtype, link_bound, o.group);
           const double raw = o.link_bytes / link_bw;
-          t.t50 = raw / l.p50 + opt.op_overhead_s;
-          t.t10 = raw / l.fast + opt.op_overhead_s;
-          t.t90 = raw / l.slow + opt.op_overhead_s;
+          t.t50 = raw / l.p50 + op_overhead_s;
+          t.t10 = raw / l.fast + op_overhead_s;
+          t.t90 = raw / l.slow + op_overhead_s;
           t.bound = std::string(to_string(link_bound));
           t.provenance = "link: " + l.provenance;
         } else {
@@ -186,9 +254,9 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
           if (portable && host_it != opt.host.end()) {
             const auto& hf = host_it->second;
             const double roof = std::max(roof_c, roof_m);
-            t.t50 = roof / hf.fraction + opt.op_overhead_s;
-            t.t10 = roof / hf.hi + opt.op_overhead_s;
-            t.t90 = roof / hf.lo + opt.op_overhead_s;
+            t.t50 = roof / hf.fraction + op_overhead_s;
+            t.t10 = roof / hf.hi + op_overhead_s;
+            t.t90 = roof / hf.lo + op_overhead_s;
             t.bound = roof_c > roof_m ? "compute" : "memory";
             t.provenance = fmt::format("portable: host fraction {:.3f} of {} case(s)", hf.fraction, hf.cases.size());
           } else {
@@ -200,9 +268,9 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
               c50 = roof_c / ec.p50, c10 = roof_c / ec.fast, c90 = roof_c / ec.slow;
             }
             const double m50 = roof_m / em.p50, m10 = roof_m / em.fast, m90 = roof_m / em.slow;
-            t.t50 = std::max(c50, m50) + opt.op_overhead_s;
-            t.t10 = std::max(c10, m10) + opt.op_overhead_s;
-            t.t90 = std::max(c90, m90) + opt.op_overhead_s;
+            t.t50 = std::max(c50, m50) + op_overhead_s;
+            t.t10 = std::max(c10, m10) + op_overhead_s;
+            t.t90 = std::max(c90, m90) + op_overhead_s;
             t.bound = c50 > m50 ? "compute" : "memory";
             t.provenance = em.provenance;
             if (o.compute_on_vector && !pk) prov.emplace("elementwise/compute/fp32", "term omitted: peak.fp32 unknown (memory-bound op)");
@@ -231,7 +299,8 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
       if (t > best) best = t, e.bound = b;
     }
     for (const auto& [k, d] : prov) e.provenance.push_back(k + ": " + d);
-    e.provenance.push_back(fmt::format("per-op overhead: assumed {:.1f} us (not sourced)", opt.op_overhead_s * 1e6));
+    e.provenance.push_back(opt.op_overhead_s ? fmt::format("per-op overhead: {:.1f} us (given by the caller)", op_overhead_s * 1e6)
+                                             : "per-op overhead: " + oh.describe());
     if (portable) {
       std::string covered;
       for (const auto& [k, f] : opt.host) covered += (covered.empty() ? "" : ", ") + std::string(to_string(k));
@@ -260,7 +329,13 @@ target_estimate estimate_target(const profile_db& db, const efficiency_model& mo
       e.power_basis = ne.what();
     }
   } catch (const not_estimable& ne) {
-    e.error = ne.what();
+    // The row already names the profile: "not estimable: <field> ...", the chip named only when it is
+    // a system's chip that lacks the figure.
+    std::string msg = ne.what();
+    const std::string own = "not estimable: " + target.slug + ": ";
+    if (msg.rfind(own, 0) == 0) msg = "not estimable: " + msg.substr(own.size());
+    e.error = msg;
+    e.warning.reset();
   }
   return e;
 }
@@ -337,6 +412,9 @@ nlohmann::json target_estimate::to_json() const {
   j["provenance"] = provenance;
   j["provenance_summary"] = provenance_summary;
   j["link"] = link;
+  j["parallel"] = parallel;
+  if (!parallel_note.empty()) j["parallel_note"] = parallel_note;
+  if (warning) j["warning"] = *warning;
   j["memory_gb_per_chip"] = memory_gb;
   j["capacity_gb"] = opt(capacity_gb);
   j["fits"] = capacity_gb ? nlohmann::json(memory_gb <= *capacity_gb) : nlohmann::json(nullptr);
@@ -370,7 +448,8 @@ nlohmann::json estimate_report::to_json() const {
   if (!host_source.empty()) j["host_source"] = host_source;
   nlohmann::json sys = nlohmann::json::array();
   for (const auto& s : system_view(*this)) {
-    sys.push_back({{"profile", s.profile}, {"chips", s.chips}, {"tokens_per_s", s.tokens_per_s},
+    sys.push_back({{"profile", s.profile}, {"chips", s.chips}, {"parallel", s.parallel}, {"parallel_note", s.parallel_note},
+                   {"tokens_per_s", s.tokens_per_s},
                    {"power_kw", s.power_kw ? nlohmann::json(*s.power_kw) : nlohmann::json(nullptr)},
                    {"tokens_per_joule", s.tokens_per_joule ? nlohmann::json(*s.tokens_per_joule) : nlohmann::json(nullptr)}});
   }
@@ -385,6 +464,8 @@ std::vector<system_row> system_view(const estimate_report& r) {
     system_row s;
     s.profile = e.profile;
     s.chips = e.system_count;
+    s.parallel = e.parallel;
+    s.parallel_note = e.parallel_note;
     s.tokens_per_s = e.tokens_per_s * e.system_count;
     s.power_kw = e.system_power_kw;
     if (s.power_kw) s.tokens_per_joule = s.tokens_per_s / (*s.power_kw * 1000.0);

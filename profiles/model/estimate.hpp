@@ -40,10 +40,6 @@ using host_fractions = std::map<kernel_class, host_class_fraction>;
 // broken work model or probe, not a fast kernel).
 host_fractions aggregate_host_fractions(const std::vector<host_case>& cases);
 
-// Assumed (not sourced): launch + ramp of one kernel invocation on any target, CUDA-graph scale. Marked
-// "assumed" in every estimate's provenance.
-inline constexpr double default_op_overhead_s = 2e-6;
-
 struct estimate_options {
   workload_request request;
   std::string reference = "h100-sxm";
@@ -51,8 +47,24 @@ struct estimate_options {
   std::optional<std::string> dtype;  // forces the GEMM format (fp32 | bf16 | fp16 | int8 | fp8)
   host_fractions host;               // required by portable mode; shown beside estimates when present
   std::string host_source;           // where the host fractions come from (results file)
-  double op_overhead_s = default_op_overhead_s;
+  // Per-op fixed overhead: by default the target vendor's figure from efficiency_model::overhead()
+  // (profiles/calibration/overhead.toml); a value here overrides it for every target.
+  std::optional<double> op_overhead_s;
+  // The request's parallel config was not given (tp 1, ep 1, attn-dp 1 by default): a system target whose
+  // weights + KV do not fit per chip then runs at the smallest expert-parallel (MoE) or tensor-parallel
+  // (dense) degree that fits within its chips, and says so. Otherwise a system that does not fit is an error.
+  bool fit_systems = false;
 };
+
+// Weights + KV cache per chip (GB) of a request in the given formats.
+double memory_per_chip_gb(const workload_request& r, const dtype_choice& dt);
+// The smallest config over at most `max_chips` chips (powers of two) whose weights + KV fit `capacity_gb`
+// per chip: MoE models expert-parallel over every chip, attention data-parallel as far as the batch
+// divides and tensor-parallel for the rest; dense models tensor-parallel. nullopt when none fits.
+std::optional<parallel_config> smallest_fitting_config(workload_request r, const dtype_choice& dt, double capacity_gb,
+                                                       int max_chips);
+// The command-line flags of a config: "--ep 8", "--tp 2 --ep 8 --attn-dp 4", "--tp 4".
+std::string parallel_flags(const parallel_config& c);
 
 // The target's best native GEMM format (fp8 where the chip has an FP8 figure: Hopper, Blackwell; int8
 // W8A8 on Ascend, which has no FP8 unit; bf16 otherwise) unless `forced`; aux (attention, norms, KV) is
@@ -81,7 +93,11 @@ struct target_estimate {
   std::string profile;
   std::string kind;                  // chip | system | host
   std::string name;
-  std::optional<std::string> error;  // "not estimable: <slug>: <field> ..." when a needed figure is missing
+  std::optional<std::string> error;  // "not estimable: <field> is unknown (...)" (the chip's slug is named when a
+                                     // system's chip lacks it), or a system that does not fit at a given config
+  std::optional<std::string> warning;  // "does not fit: needs X GB per chip, has Y GB (smallest that fits: ...)"
+  std::string parallel;              // the config estimated, "tp 1 ep 1 attn-dp 1"
+  std::string parallel_note;         // why it differs from the request (systems that did not fit)
   std::string dtype, aux_dtype;
   double step_s = 0, p10_s = 0, p90_s = 0;   // one model step on one chip (P50, fast, slow)
   double layer_s = 0;                        // one layer of the most common kind
@@ -93,7 +109,8 @@ struct target_estimate {
   std::optional<double> tokens_per_joule, relative_per_watt;
   std::string bound;                         // the bound holding most of the step time
   std::map<std::string, double> bound_share; // fraction of step time per bound
-  std::vector<std::string> provenance;       // each factor used: "<class>/<bound>/<dtype>: <describe()>"
+  std::vector<std::string> provenance;       // each factor used: "<class>/<bound>/<dtype>: <describe()>", and
+                                             // "per-op overhead: <overhead_choice::describe()>"
   std::string provenance_summary;            // e.g. "fitted 4, borrowed 6, assumed 1"
   std::string link;                          // scale_up | scale_out | none
   double memory_gb = 0;                      // resident weights + KV cache per chip
@@ -132,6 +149,7 @@ double energy_cost_per_mtok(double tokens_per_joule, double price_per_kwh, doubl
 struct system_row {
   std::string profile;
   int chips = 0;
+  std::string parallel, parallel_note;
   double tokens_per_s = 0;
   std::optional<double> power_kw;
   std::optional<double> tokens_per_joule;

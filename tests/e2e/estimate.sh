@@ -26,7 +26,11 @@ expect() {  # expect <exit code> <text in stderr/stdout> -- <args...>
 
 E="estimate --profiles $P"
 expect 0 "h100-sxm          fp8"   -- $E --workload deepseek-v3 --phase decode --batch 128 --context 4096
-expect 0 "not estimable: sunrise-s2: memory.bandwidth is unknown" -- $E --workload deepseek-v3 --phase decode --batch 8 --context 512
+expect 0 "sunrise-s2        not estimable: memory.bandwidth is unknown (No public specification found.)" -- $E --workload deepseek-v3 --phase decode --batch 8 --context 512
+expect 0 "! h100-sxm: does not fit: needs 710 GB per chip, has 80 GB (smallest that fits: --ep 16)" -- $E --workload deepseek-v3 --phase decode --batch 128 --context 4096
+expect 0 "* cloudmatrix-384 needs 710 GB per chip at tp 1 ep 1, has 128 GB: estimated at --ep 8" -- $E --workload deepseek-v3 --phase decode --batch 128 --context 4096
+expect 0 "cloudmatrix-384   does not fit: needs 710 GB per chip at tp 1 ep 1 attn-dp 1, has 128 GB (smallest that fits: --ep 8)" -- estimate --profiles h100-sxm,cloudmatrix-384 --workload deepseek-v3 --batch 128 --context 4096 --tp 1
+expect 0 "per-op overhead NVIDIA: 3.7 us" -- calibrate --out "$tmp/fitted0.json"
 expect 0 "cloudmatrix-384 / gb200-nvl72" -- $E --workload deepseek-v3 --phase prefill --batch 4 --context 1024
 expect 0 "USD/Mtok"                -- $E --workload llama-2-70b --batch 8 --context 512 --price-kwh 0.1 --subsidy 0.5
 expect 0 "relative_per_chip"       -- $E --workload mixtral-8x7b --batch 8 --context 512 --format csv
@@ -53,6 +57,13 @@ rows = {e["profile"]: e for e in j["estimates"]}
 assert need <= rows["h100-sxm"].keys(), need - rows["h100-sxm"].keys()
 assert rows["h100-sxm"]["relative_per_chip"] == 1.0
 assert "error" in rows["sunrise-s2"]
+assert rows["sunrise-s2"]["error"] == "not estimable: memory.bandwidth is unknown (No public specification found.)", rows["sunrise-s2"]["error"]
+assert rows["h100-sxm"]["warning"].startswith("does not fit: needs "), rows["h100-sxm"].get("warning")
+assert rows["h100-sxm"]["fits"] is False
+assert any("per-op overhead: 3.7 us (NVIDIA" in p for p in rows["h100-sxm"]["provenance"])
+assert any("assumed for Huawei" in p for p in rows["ascend-910c"]["provenance"])
+systems = {s["profile"]: s for s in j["systems"]}
+assert systems["cloudmatrix-384"]["parallel"] != "tp 1 ep 1 attn-dp 1", systems
 assert rows["h100-sxm"]["p10"] < rows["h100-sxm"]["time_s"] < rows["h100-sxm"]["p90"]
 PY
 then echo "ok: estimate --format json shape"; else echo "FAIL: estimate JSON shape"; fails=$((fails + 1)); fi

@@ -1,7 +1,9 @@
 // The estimator: reference = 1.00, monotone in bandwidth and peak (perturbed profiles), system totals =
 // chip x count, not-estimable targets name the field, dtype policy, portable mode, energy cost, JSON shape.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -30,7 +32,7 @@ struct fixture {
   profile_db db;
   efficiency_model model;
   explicit fixture(const std::function<void(profile&)>& edit = {})
-      : db(make_db(edit)), model(db, load_calibration(kDir / "calibration")) {}
+      : db(make_db(edit)), model(db, load_calibration(kDir / "calibration"), load_overheads(kDir / "calibration")) {}
 };
 
 estimate_options opts(const char* model, phase ph, std::int64_t batch, std::int64_t ctx) {
@@ -110,8 +112,9 @@ TEST(Estimate, MonotoneInBandwidthAndPeak) {
 
 TEST(Estimate, SystemTotalsAreChipTimesCount) {
   const fixture f;
-  const auto r = estimate(f.db, f.model, {"gb200", "gb200-nvl72", "ascend-910c", "cloudmatrix-384"},
-                          opts("deepseek-v3", phase::decode, 128, 4096));
+  auto o = opts("deepseek-v3", phase::decode, 128, 4096);
+  o.request.par = {1, 32, 32};  // fits on both chips (a system that does not fit is an error, see MemoryFit)
+  const auto r = estimate(f.db, f.model, {"gb200", "gb200-nvl72", "ascend-910c", "cloudmatrix-384"}, o);
   const auto& chip = row(r, "gb200");
   const auto& sys = row(r, "gb200-nvl72");
   ASSERT_FALSE(sys.error);
@@ -137,9 +140,13 @@ TEST(Estimate, NotEstimableNamesTheField) {
   for (const char* slug : {"sunrise-s2", "kunlunxin-p800", "kunlunxin-r200"}) {
     const auto e = estimate_target(f.db, f.model, f.db.get(slug), o);
     ASSERT_TRUE(e.error) << slug;
-    EXPECT_EQ(e.error->rfind(std::string("not estimable: ") + slug + ": ", 0), 0u) << *e.error;
+    EXPECT_EQ(e.error->find(slug), std::string::npos) << "the row names the profile already: " << *e.error;
     EXPECT_NE(e.error->find(" is unknown ("), std::string::npos) << *e.error;
   }
+  EXPECT_EQ(*estimate_target(f.db, f.model, f.db.get("sunrise-s2"), o).error,
+            "not estimable: memory.bandwidth is unknown (No public specification found.)");
+  EXPECT_EQ(*estimate_target(f.db, f.model, f.db.get("b30a"), o).error,
+            "not estimable: memory.bandwidth is unknown (Not reported.)");
   EXPECT_NE(estimate_target(f.db, f.model, f.db.get("kunlunxin-r200"), o).error->find("peak.bf16"), std::string::npos);
   // A forced format the chip has no unit for.
   auto forced = o;
@@ -152,6 +159,67 @@ TEST(Estimate, NotEstimableNamesTheField) {
   bad_ref.reference = "sunrise-s2";
   EXPECT_THROW(estimate(f.db, f.model, {"h100-sxm"}, bad_ref), std::invalid_argument);
   EXPECT_THROW(estimate(f.db, f.model, {"h100-sxm", "tpu-v5"}, o), std::invalid_argument);
+}
+
+TEST(Estimate, MemoryFit) {
+  const fixture f;
+  // Small: Qwen3-30B-A3B in FP8 with 16 x 1024 tokens of KV fits one H100.
+  const auto small = estimate_target(f.db, f.model, f.db.get("h100-sxm"), opts("qwen3-30b-a3b", phase::decode, 16, 1024));
+  ASSERT_FALSE(small.error);
+  EXPECT_FALSE(small.warning);
+  EXPECT_LT(small.memory_gb, 80);
+  EXPECT_EQ(small.to_json()["fits"], true);
+  // Huge: DeepSeek-V3 (~671 B parameters in FP8 + 128 x 4096 tokens of MLA cache) on one H100.
+  const auto o = opts("deepseek-v3", phase::decode, 128, 4096);
+  const auto huge = estimate_target(f.db, f.model, f.db.get("h100-sxm"), o);
+  ASSERT_FALSE(huge.error);
+  ASSERT_TRUE(huge.warning);
+  EXPECT_EQ(*huge.warning, fmt::format("does not fit: needs {:.0f} GB per chip, has 80 GB (smallest that fits: --ep 16); "
+                                       "figures assume the weights were resident", huge.memory_gb));
+  EXPECT_NEAR(huge.memory_gb, 710, 5);
+  EXPECT_EQ(huge.to_json()["fits"], false);
+  EXPECT_EQ(huge.to_json()["warning"], *huge.warning);
+  // The suggestion fits and the one below it does not.
+  auto r16 = o.request, r8 = o.request;
+  r16.par = {1, 16, 16};
+  r8.par = {1, 8, 8};
+  const auto dt = choose_dtypes(f.db.get("h100-sxm"), std::nullopt);
+  EXPECT_LE(memory_per_chip_gb(r16, dt), 80);
+  EXPECT_GT(memory_per_chip_gb(r8, dt), 80);
+  // A system at an explicit config that does not fit: an error, no numbers.
+  const auto cm = estimate_target(f.db, f.model, f.db.get("cloudmatrix-384"), o);
+  ASSERT_TRUE(cm.error);
+  EXPECT_EQ(cm.error->rfind("does not fit: needs 710 GB per chip at tp 1 ep 1 attn-dp 1, has 128 GB (smallest that fits: --ep 8)", 0),
+            0u) << *cm.error;
+  // No config given: the smallest EP that fits, said so.
+  auto fit = o;
+  fit.fit_systems = true;
+  const auto cm8 = estimate_target(f.db, f.model, f.db.get("cloudmatrix-384"), fit);
+  ASSERT_FALSE(cm8.error) << *cm8.error;
+  EXPECT_EQ(cm8.parallel, "tp 1 ep 8 attn-dp 8");
+  EXPECT_LE(cm8.memory_gb, 128);
+  EXPECT_NE(cm8.parallel_note.find("estimated at --ep 8, the smallest expert-parallel degree that fits"), std::string::npos)
+      << cm8.parallel_note;
+  // Prefill with batch 4: attention data-parallel only up to 4, the rest tensor-parallel.
+  auto pre = opts("deepseek-v3", phase::prefill, 4, 4096);
+  const auto c = smallest_fitting_config(pre.request, choose_dtypes(f.db.get("ascend-910c"), std::nullopt), 128, 384);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->ep, 8);
+  EXPECT_EQ(c->attn_dp, 4);
+  EXPECT_EQ(c->tp, 2);
+  EXPECT_EQ(parallel_flags(*c), "--tp 2 --ep 8 --attn-dp 4");
+}
+
+TEST(Estimate, OverheadProvenance) {
+  const fixture f;
+  const auto o = opts("qwen3-30b-a3b", phase::decode, 16, 1024);
+  const auto nv = estimate_target(f.db, f.model, f.db.get("h100-sxm"), o);
+  const auto hw = estimate_target(f.db, f.model, f.db.get("ascend-910c"), o);
+  auto has = [](const target_estimate& e, const std::string& s) {
+    return std::any_of(e.provenance.begin(), e.provenance.end(), [&](const std::string& p) { return p.rfind(s, 0) == 0; });
+  };
+  EXPECT_TRUE(has(nv, "per-op overhead: 3.7 us (NVIDIA: github.com/alibaba/InferSim"));
+  EXPECT_TRUE(has(hw, "per-op overhead: 3.7 us assumed for Huawei"));
 }
 
 TEST(Estimate, DtypePolicy) {
@@ -185,6 +253,7 @@ TEST(Estimate, PortableModeUsesHostFractions) {
         }
       },
       std::invalid_argument);
+  o.op_overhead_s = 0.0;  // the fixed per-op cost does not scale with the fraction: leave it out here
   o.host = aggregate_host_fractions({{"gemm:m1n2k3:fp32 a", kernel_class::gemm, 0.25}, {"gemm:m4n5k6:fp32 b", kernel_class::gemm, 0.75}});
   EXPECT_DOUBLE_EQ(o.host[kernel_class::gemm].fraction, 0.5);
   const auto half = estimate_target(f.db, f.model, f.db.get("h100-sxm"), o);
