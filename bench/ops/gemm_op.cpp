@@ -104,7 +104,7 @@ class gemm_case final : public kernel_case {
     dst_.assign(static_cast<std::size_t>(d_.m * d_.n), std::numeric_limits<float>::quiet_NaN());
     const int sets = d.option("cache") == "cold" ? cold_sets(data_.wei.size()) : 1;
     if (peer_) {
-      peer_->prepare(d_, reinterpret_cast<const float*>(data_.wei.data()), sets);
+      peer_->prepare(d_, data_.wei.data(), sets);
     } else {
       packed_.resize(static_cast<std::size_t>(sets));
       for (auto& p : packed_) {
@@ -122,10 +122,13 @@ class gemm_case final : public kernel_case {
 
   void run(const backend& be) override {
     if (peer_) {
-      peer_->run(be.threads(), reinterpret_cast<const float*>(data_.src.data()), dst_.data());
+      peer_->run(be.threads(), data_.src.data(), dst_.data());
       return;
     }
-    const gemm_args args = data_.args(packed_[set_].data(), dst_.data());
+    gemm_args args = data_.args(packed_[set_].data(), dst_.data());
+    const std::size_t ws = impl_->workspace_bytes(d_, be.threads());
+    if (workspace_.size() < ws) workspace_.resize(ws);  // first run only (before verification and timing)
+    args.workspace = workspace_.data();
     be.parallel([&](int ithr, int nthr) { impl_->execute(d_, args, ithr, nthr); });
     set_ = (set_ + 1) % packed_.size();
   }
@@ -175,6 +178,7 @@ class gemm_case final : public kernel_case {
   std::unique_ptr<gemm_peer> peer_;
   gemm_data data_;
   host_vector<float> dst_;
+  host_vector<std::byte> workspace_;  // the implementation's workspace for the run's thread count
   std::vector<host_vector<std::byte>> packed_;  // weight copies (cache=cold rotates them), huge pages
   std::size_t set_ = 0;
 };

@@ -20,18 +20,20 @@ namespace {
 class onednn_matmul final : public gemm_peer {
  public:
   std::string_view name() const override { return "onednn:matmul"; }
-  void prepare(const gemm_desc& d, const float* wei, int sets) override {
+  void prepare(const gemm_desc& d, const void* wei, int sets) override {
     using namespace dnnl;
     d_ = d;
+    // bf16: bf16 source and weights, fp32 accumulation and fp32 output, as the portable kernel.
+    const auto in_t = d.dt == dtype::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     const memory::dims src_dims{d.m, d.k}, wei_dims{d.k, d.n}, dst_dims{d.m, d.n};
-    const memory::desc src_md(src_dims, memory::data_type::f32, memory::format_tag::ab);
-    const memory::desc wei_any(wei_dims, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc src_md(src_dims, in_t, memory::format_tag::ab);
+    const memory::desc wei_any(wei_dims, in_t, memory::format_tag::any);
     const memory::desc dst_md(dst_dims, memory::data_type::f32, memory::format_tag::ab);
     pd_ = matmul::primitive_desc(matmul::desc(src_md, wei_any, dst_md), engine_);  // oneDNN 2.x API
     prim_ = matmul(pd_);
     // Our weights are [n][k] row-major, i.e. a k x n matrix in "ba" layout; reorder to oneDNN's choice.
-    const memory::desc wei_user(wei_dims, memory::data_type::f32, memory::format_tag::ba);
-    memory user(wei_user, engine_, const_cast<float*>(wei));
+    const memory::desc wei_user(wei_dims, in_t, memory::format_tag::ba);
+    memory user(wei_user, engine_, const_cast<void*>(wei));
     weights_.clear();
     buffers_.clear();
     for (int s = 0; s < sets; ++s) {  // on host memory (huge pages), as infermark's own weights
@@ -41,10 +43,10 @@ class onednn_matmul final : public gemm_peer {
     }
     stream_.wait();
   }
-  void run(int threads, const float* src, float* dst) override {
+  void run(int threads, const void* src, float* dst) override {
     using namespace dnnl;
     omp_set_num_threads(threads);
-    memory src_m(pd_.src_desc(), engine_, const_cast<float*>(src));
+    memory src_m(pd_.src_desc(), engine_, const_cast<void*>(src));
     memory dst_m(pd_.dst_desc(), engine_, dst);
     prim_.execute(stream_, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, weights_[set_]}, {DNNL_ARG_DST, dst_m}});
     stream_.wait();
@@ -67,14 +69,15 @@ class onednn_matmul final : public gemm_peer {
 class openblas_sgemm final : public gemm_peer {
  public:
   std::string_view name() const override { return "openblas:sgemm"; }
-  void prepare(const gemm_desc& d, const float* wei, int sets) override {
+  void prepare(const gemm_desc& d, const void* wei, int sets) override {
     d_ = d;
-    copies_.assign(static_cast<std::size_t>(sets), host_vector<float>(wei, wei + d.n * d.k));
+    const auto* w = static_cast<const float*>(wei);
+    copies_.assign(static_cast<std::size_t>(sets), host_vector<float>(w, w + d.n * d.k));
   }
-  void run(int threads, const float* src, float* dst) override {
+  void run(int threads, const void* src, float* dst) override {
     openblas_set_num_threads(threads);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(d_.m), static_cast<blasint>(d_.n),
-                static_cast<blasint>(d_.k), 1.0f, src, static_cast<blasint>(d_.k), copies_[set_].data(),
+                static_cast<blasint>(d_.k), 1.0f, static_cast<const float*>(src), static_cast<blasint>(d_.k), copies_[set_].data(),
                 static_cast<blasint>(d_.k), 0.0f, dst, static_cast<blasint>(d_.n));
     set_ = (set_ + 1) % copies_.size();
   }
@@ -90,12 +93,16 @@ class openblas_sgemm final : public gemm_peer {
 
 std::vector<impl_choice> gemm_peer_choices(const gemm_desc& d) {
   std::vector<impl_choice> out;
-  const std::string fp32_only = d.dt == dtype::fp32 ? "" : "the peer is wired for fp32 only";
 #ifdef INFERMARK_HAVE_ONEDNN
-  out.push_back({"onednn:matmul", fp32_only});
+  // oneDNN 2.x (as Debian bookworm packages it) has neither per-token runtime source scales (this W8A8 format) nor fp8.
+  out.push_back({"onednn:matmul", d.dt == dtype::fp32 || d.dt == dtype::bf16
+                                      ? ""
+                                      : std::string("onednn:matmul does ") + std::string(to_string(d.dt)) +
+                                            " only as fp32 or bf16: oneDNN 2.x has no per-token source scales "
+                                            "(int8 W8A8) and no fp8"});
 #endif
 #ifdef INFERMARK_HAVE_OPENBLAS
-  out.push_back({"openblas:sgemm", fp32_only});
+  out.push_back({"openblas:sgemm", d.dt == dtype::fp32 ? "" : "openblas:sgemm is fp32 only (sgemm)"});
 #endif
   return out;
 }

@@ -1,6 +1,6 @@
 // Library peers for GEMM, run as alternative implementations of the same descriptor so users compare the
-// portable kernels with vendor libraries on their own machines: oneDNN matmul (libdnnl-dev) and OpenBLAS
-// sgemm (libopenblas-dev), each optional at build time. Peers use their own threading (oneDNN: OpenMP,
+// portable kernels with vendor libraries on their own machines: oneDNN matmul (libdnnl-dev; fp32 and bf16
+// with fp32 accumulation and output) and OpenBLAS sgemm (libopenblas-dev; fp32), each optional at build time. Peers use their own threading (oneDNN: OpenMP,
 // OpenBLAS: pthreads) with the run's thread count; the backend choice does not apply to them.
 #pragma once
 #include <memory>
@@ -16,10 +16,11 @@ class gemm_peer {
  public:
   virtual ~gemm_peer() = default;
   virtual std::string_view name() const = 0;
-  // Packs/reorders `sets` copies of the logical fp32 weights wei[n][k] (copies rotate for cold caches).
-  virtual void prepare(const gemm_desc& d, const float* wei, int sets) = 0;
-  // dst[m][n] = src[m][k] x wei^T with `threads` threads; rotates to the next weight copy.
-  virtual void run(int threads, const float* src, float* dst) = 0;
+  // Packs/reorders `sets` copies of the logical weights wei[n][k], stored in d.dt (fp32 floats or bf16
+  // bits), copies rotating for cold caches.
+  virtual void prepare(const gemm_desc& d, const void* wei, int sets) = 0;
+  // dst[m][n] (fp32) = src[m][k] (d.dt storage) x wei^T with `threads` threads; rotates to the next copy.
+  virtual void run(int threads, const void* src, float* dst) = 0;
 };
 
 // Every peer built in, with its verdict for `d` (empty refusal = accepts).

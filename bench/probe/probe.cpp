@@ -175,7 +175,18 @@ peak_pair measure_peak(const pk::compute_kernel& k, const backend& one, const ba
   check_finite({sink}, k.path);
   peak_pair p;
   p.one = measure_compute(k, one, iters, seconds);
-  p.all = all.threads() == 1 ? p.one : measure_compute(k, all, iters, seconds);
+  if (all.threads() == 1) {
+    p.all = p.one;
+    return p;
+  }
+  // Register-only FMA/dot-product loops scale linearly with cores. An all-core figure well below
+  // threads x the single-core one means another process held a core for the whole window (seen on
+  // this project's shared 2-core machines: bf16 "all cores" = 1 core): measure again, longer, keeping
+  // the best; what is still low after that is what the machine gives now, and is kept.
+  const double linear = p.one * all.threads();
+  p.all = measure_compute(k, all, iters, seconds);
+  for (int retry = 1; retry <= 3 && p.all < 0.9 * linear; ++retry)
+    p.all = std::max(p.all, measure_compute(k, all, iters, seconds * (1 + retry)));
   return p;
 }
 

@@ -44,6 +44,10 @@ struct gemm_args {
   float* dst = nullptr;
   const float* src_scale = nullptr;  // int8: [m]; fp8: [m][ceil(k/128)]; unused for fp32/bf16
   const float* wei_scale = nullptr;  // int8: [n]; fp8: [ceil(n/128)][ceil(k/128)]; unused otherwise
+  // The implementation's workspace_bytes(d, nthr) bytes, 64-byte aligned, for the same nthr the
+  // workers are called with; may be null when that is 0. Callers own it (no allocation in execute),
+  // so sub-problems inside a bigger kernel (the MoE experts) reuse one buffer.
+  void* workspace = nullptr;
 };
 
 struct gemm_impl {
@@ -57,6 +61,8 @@ struct gemm_impl {
   // Computes this worker's share of dst. Pure: no threads, no I/O; workers write disjoint parts of dst.
   // Every thread count gives bit-identical results (the reduction over k is never split).
   void (*execute)(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+  // Bytes of gemm_args::workspace that execute() with nthr workers needs (0: none).
+  std::size_t (*workspace_bytes)(const gemm_desc& d, int nthr);
 };
 
 // Implementations in preference order, the reference last.

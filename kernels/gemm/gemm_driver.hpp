@@ -16,8 +16,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <new>
 
 #include "kernels/gemm/gemm.hpp"
 
@@ -61,15 +59,34 @@ inline void partition(std::int64_t m, std::int64_t n_panels, std::int64_t mr, in
   split(n_panels, best_tn, jt, jp0, jp1);
 }
 
-struct aligned_free {
-  void operator()(void* p) const { ::operator delete(p, std::align_val_t{64}); }
-};
+// Bytes of workspace one worker of `nthr` needs for `d`: the packed row block (MC x KC in MR-row
+// micro-panels) for kernels that pack the source, else 0. Rounded to 64 so worker slices stay aligned.
+template <class K>
+std::size_t worker_workspace(const gemm_desc& d, int nthr) {
+  if constexpr (K::packs_a) {
+    (void)nthr;  // a worker never gets more rows than m (nor more than MC at a time)
+    const std::int64_t mc_max = std::min<std::int64_t>(K::MC, ceil_div(d.m, K::MR) * K::MR);
+    const std::int64_t a_elems = (mc_max / K::MR) * K::a_panel_elems(std::min<std::int64_t>(K::KC, d.k));
+    const std::size_t bytes = static_cast<std::size_t>(a_elems) * sizeof(typename K::a_t);
+    return (bytes + 63) / 64 * 64;
+  } else {
+    (void)d, (void)nthr;
+    return 0;
+  }
+}
+
+// gemm_impl::workspace_bytes: nthr worker slices.
+template <class K>
+std::size_t drive_workspace(const gemm_desc& d, int nthr) {
+  return static_cast<std::size_t>(nthr) * worker_workspace<K>(d, nthr);
+}
 
 // K supplies: MR, NR, KC, MC (multiple of MR), a_t, packs_a, b_panel(desc, packed, jp, p0),
 // b_panel_bytes(kc) (bytes of one packed kc x NR weight micro-panel) and
 // ukr(mr, kc, a, b, c, ldc, nr, desc, args, tile_pos). With packs_a, also a_panel_elems(kc) (elements
 // of one packed MR x kc micro-panel) and pack_a(desc, args, i0, mc, p0, kc, buf); `a` is then the
-// packed micro-panel. Without, `a` points at src[i0][p0] in place (row stride d.k).
+// packed micro-panel, in worker ithr's slice of args.workspace. Without, `a` points at src[i0][p0] in
+// place (row stride d.k).
 template <class K>
 void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
   static_assert(K::MC % K::MR == 0, "row blocks must hold whole micro-panels");
@@ -78,19 +95,15 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
   partition(d.m, n_panels, K::MR, ithr, nthr, m0, m1, jp0, jp1);
   if (m0 >= m1 || jp0 >= jp1) return;
   using a_t = typename K::a_t;
-  std::unique_ptr<a_t, aligned_free> abuf;
-  if constexpr (K::packs_a) {
-    const std::int64_t mc_max = std::min<std::int64_t>(K::MC, ceil_div(m1 - m0, K::MR) * K::MR);
-    const std::int64_t a_elems = (mc_max / K::MR) * K::a_panel_elems(K::KC);
-    // Per-call scratch for the packed rows (no globals: the kernel stays pure and re-entrant).
-    abuf.reset(static_cast<a_t*>(
-        ::operator new(static_cast<std::size_t>(a_elems) * sizeof(a_t), std::align_val_t{64})));
-  }
+  a_t* abuf = nullptr;
+  if constexpr (K::packs_a)
+    abuf = reinterpret_cast<a_t*>(static_cast<unsigned char*>(args.workspace) +
+                                  static_cast<std::size_t>(ithr) * worker_workspace<K>(d, nthr));
   for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC) {
     const std::int64_t kc = std::min<std::int64_t>(K::KC, d.k - p0);
     for (std::int64_t ic = m0; ic < m1; ic += K::MC) {
       const std::int64_t mc = std::min<std::int64_t>(K::MC, m1 - ic);
-      if constexpr (K::packs_a) K::pack_a(d, args, ic, mc, p0, kc, abuf.get());
+      if constexpr (K::packs_a) K::pack_a(d, args, ic, mc, p0, kc, abuf);
       const std::int64_t tiles = ceil_div(mc, K::MR);
       const std::int64_t b_bytes = K::b_panel_bytes(kc);
       const std::int64_t chunk = ceil_div(b_bytes, tiles * 64) * 64;
@@ -111,7 +124,7 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
           const int mr = static_cast<int>(std::min<std::int64_t>(K::MR, mc - ir));
           const tile_pos t{ic + ir, jp * K::NR, p0, p0 == 0, p0 + kc == d.k};
           const a_t* a;
-          if constexpr (K::packs_a) a = abuf.get() + (ir / K::MR) * K::a_panel_elems(kc);
+          if constexpr (K::packs_a) a = abuf + (ir / K::MR) * K::a_panel_elems(kc);
           else a = static_cast<const a_t*>(args.src) + (ic + ir) * d.k + p0;
           K::ukr(mr, kc, a, b, args.dst + (ic + ir) * d.n + jp * K::NR, d.n, nr, d, args, t);
         }

@@ -65,22 +65,23 @@ void pack_f32(const gemm_desc& d, const void* wei, void* packed) {
 void fp32_execute_generic(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<fp32_generic>(d, a, ithr, nthr);
 }
+std::size_t fp32_workspace_generic(const gemm_desc& d, int nthr) { return drive_workspace<fp32_generic>(d, nthr); }
 
 #if defined(__x86_64__) || defined(_M_X64)
 const gemm_impl fp32_avx512_impl{
     "avx512:fp32", [](const gemm_desc& d) { return needs(d, "avx512:fp32", isa_level::avx512); },
-    panel_bytes<fp32_nr_avx512>, pack_f32<fp32_nr_avx512>, fp32_execute_avx512};
+    panel_bytes<fp32_nr_avx512>, pack_f32<fp32_nr_avx512>, fp32_execute_avx512, fp32_workspace_avx512};
 const gemm_impl fp32_avx2_impl{
     "avx2:fp32", [](const gemm_desc& d) { return needs(d, "avx2:fp32", isa_level::avx2); },
-    panel_bytes<fp32_nr_avx2>, pack_f32<fp32_nr_avx2>, fp32_execute_avx2};
+    panel_bytes<fp32_nr_avx2>, pack_f32<fp32_nr_avx2>, fp32_execute_avx2, fp32_workspace_avx2};
 #endif
 #if defined(__aarch64__)
 const gemm_impl fp32_neon_impl{
     "neon:fp32", [](const gemm_desc& d) { return needs(d, "neon:fp32", isa_level::neon); },
-    panel_bytes<fp32_nr_neon>, pack_f32<fp32_nr_neon>, fp32_execute_neon};
+    panel_bytes<fp32_nr_neon>, pack_f32<fp32_nr_neon>, fp32_execute_neon, fp32_workspace_neon};
 #endif
 const gemm_impl fp32_generic_impl{
     "generic:fp32", [](const gemm_desc& d) { return needs(d, "generic:fp32", isa_level::generic); },
-    panel_bytes<fp32_nr_generic>, pack_f32<fp32_nr_generic>, fp32_execute_generic};
+    panel_bytes<fp32_nr_generic>, pack_f32<fp32_nr_generic>, fp32_execute_generic, fp32_workspace_generic};
 
 }  // namespace infermark::gemm_detail

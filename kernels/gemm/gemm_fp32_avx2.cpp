@@ -90,5 +90,6 @@ struct fp32_avx2 {
 void fp32_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<fp32_avx2>(d, a, ithr, nthr);
 }
+std::size_t fp32_workspace_avx2(const gemm_desc& d, int nthr) { return drive_workspace<fp32_avx2>(d, nthr); }
 
 }  // namespace infermark::gemm_detail

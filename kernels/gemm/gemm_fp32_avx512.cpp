@@ -92,5 +92,6 @@ struct fp32_avx512 {
 void fp32_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<fp32_avx512>(d, a, ithr, nthr);
 }
+std::size_t fp32_workspace_avx512(const gemm_desc& d, int nthr) { return drive_workspace<fp32_avx512>(d, nthr); }
 
 }  // namespace infermark::gemm_detail

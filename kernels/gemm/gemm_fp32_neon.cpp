@@ -85,5 +85,6 @@ struct fp32_neon {
 void fp32_execute_neon(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<fp32_neon>(d, a, ithr, nthr);
 }
+std::size_t fp32_workspace_neon(const gemm_desc& d, int nthr) { return drive_workspace<fp32_neon>(d, nthr); }
 
 }  // namespace infermark::gemm_detail

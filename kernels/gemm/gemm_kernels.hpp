@@ -18,9 +18,13 @@ inline constexpr std::int64_t fp32_nr_neon = 12;
 extern const gemm_impl fp32_avx512_impl, fp32_avx2_impl, fp32_neon_impl, fp32_generic_impl;
 
 void fp32_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp32_workspace_avx512(const gemm_desc& d, int nthr);
 void fp32_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp32_workspace_avx2(const gemm_desc& d, int nthr);
 void fp32_execute_generic(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp32_workspace_generic(const gemm_desc& d, int nthr);
 void fp32_execute_neon(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp32_workspace_neon(const gemm_desc& d, int nthr);
 
 }  // namespace infermark::gemm_detail
 
@@ -46,11 +50,17 @@ inline constexpr lowp_layout lowp_generic_layout{8, 1, false};
 inline constexpr std::int64_t fp8_kc = 128;
 
 void bf16_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t bf16_workspace_avx512(const gemm_desc& d, int nthr);
 void int8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t int8_workspace_avx512(const gemm_desc& d, int nthr);
 void fp8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp8_workspace_avx512(const gemm_desc& d, int nthr);
 void bf16_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t bf16_workspace_avx2(const gemm_desc& d, int nthr);
 void int8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t int8_workspace_avx2(const gemm_desc& d, int nthr);
 void fp8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp8_workspace_avx2(const gemm_desc& d, int nthr);
 
 extern const gemm_impl bf16_avx512_impl, int8_avx512_impl, fp8_avx512_impl;
 extern const gemm_impl bf16_avx2_impl, int8_avx2_impl, fp8_avx2_impl;

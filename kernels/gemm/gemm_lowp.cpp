@@ -125,6 +125,10 @@ template <dtype DT>
 void generic_execute(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<lowp_generic<DT>>(d, a, ithr, nthr);
 }
+template <dtype DT>
+std::size_t generic_workspace(const gemm_desc& d, int nthr) {
+  return drive_workspace<lowp_generic<DT>>(d, nthr);
+}
 
 std::optional<std::string> needs(const gemm_desc& d, const char* impl, dtype dt, isa_level level,
                                  bool feature, const char* feature_name) {
@@ -146,38 +150,38 @@ const gemm_impl bf16_avx512_impl{
     [](const gemm_desc& d) {
       return needs(d, "avx512:bf16", dtype::bf16, isa_level::avx512, effective_features().avx512_bf16, "avx512_bf16");
     },
-    lowp_bytes<bf16_avx512_layout>, lowp_pack<bf16_avx512_layout>, bf16_execute_avx512};
+    lowp_bytes<bf16_avx512_layout>, lowp_pack<bf16_avx512_layout>, bf16_execute_avx512, bf16_workspace_avx512};
 const gemm_impl int8_avx512_impl{
     "avx512:int8",
     [](const gemm_desc& d) {
       return needs(d, "avx512:int8", dtype::int8, isa_level::avx512, effective_features().avx512_vnni, "avx512_vnni");
     },
-    lowp_bytes<int8_avx512_layout>, lowp_pack<int8_avx512_layout>, int8_execute_avx512};
+    lowp_bytes<int8_avx512_layout>, lowp_pack<int8_avx512_layout>, int8_execute_avx512, int8_workspace_avx512};
 const gemm_impl fp8_avx512_impl{
     "avx512:fp8",
     [](const gemm_desc& d) { return needs(d, "avx512:fp8", dtype::fp8, isa_level::avx512, true, ""); },
-    lowp_bytes<fp8_avx512_layout>, lowp_pack<fp8_avx512_layout>, fp8_execute_avx512};
+    lowp_bytes<fp8_avx512_layout>, lowp_pack<fp8_avx512_layout>, fp8_execute_avx512, fp8_workspace_avx512};
 const gemm_impl bf16_avx2_impl{
     "avx2:bf16", [](const gemm_desc& d) { return needs(d, "avx2:bf16", dtype::bf16, isa_level::avx2, true, ""); },
-    lowp_bytes<bf16_avx2_layout>, lowp_pack<bf16_avx2_layout>, bf16_execute_avx2};
+    lowp_bytes<bf16_avx2_layout>, lowp_pack<bf16_avx2_layout>, bf16_execute_avx2, bf16_workspace_avx2};
 const gemm_impl int8_avx2_impl{
     "avx2:int8", [](const gemm_desc& d) { return needs(d, "avx2:int8", dtype::int8, isa_level::avx2, true, ""); },
-    lowp_bytes<int8_avx2_layout>, lowp_pack<int8_avx2_layout>, int8_execute_avx2};
+    lowp_bytes<int8_avx2_layout>, lowp_pack<int8_avx2_layout>, int8_execute_avx2, int8_workspace_avx2};
 const gemm_impl fp8_avx2_impl{
     "avx2:fp8", [](const gemm_desc& d) { return needs(d, "avx2:fp8", dtype::fp8, isa_level::avx2, true, ""); },
-    lowp_bytes<fp8_avx2_layout>, lowp_pack<fp8_avx2_layout>, fp8_execute_avx2};
+    lowp_bytes<fp8_avx2_layout>, lowp_pack<fp8_avx2_layout>, fp8_execute_avx2, fp8_workspace_avx2};
 #endif
 const gemm_impl bf16_generic_impl{
     "generic:bf16",
     [](const gemm_desc& d) { return needs(d, "generic:bf16", dtype::bf16, isa_level::generic, true, ""); },
-    lowp_bytes<lowp_generic_layout>, lowp_pack<lowp_generic_layout>, generic_execute<dtype::bf16>};
+    lowp_bytes<lowp_generic_layout>, lowp_pack<lowp_generic_layout>, generic_execute<dtype::bf16>, generic_workspace<dtype::bf16>};
 const gemm_impl int8_generic_impl{
     "generic:int8",
     [](const gemm_desc& d) { return needs(d, "generic:int8", dtype::int8, isa_level::generic, true, ""); },
-    lowp_bytes<lowp_generic_layout>, lowp_pack<lowp_generic_layout>, generic_execute<dtype::int8>};
+    lowp_bytes<lowp_generic_layout>, lowp_pack<lowp_generic_layout>, generic_execute<dtype::int8>, generic_workspace<dtype::int8>};
 const gemm_impl fp8_generic_impl{
     "generic:fp8",
     [](const gemm_desc& d) { return needs(d, "generic:fp8", dtype::fp8, isa_level::generic, true, ""); },
-    lowp_bytes<lowp_generic_layout>, lowp_pack<lowp_generic_layout>, generic_execute<dtype::fp8>};
+    lowp_bytes<lowp_generic_layout>, lowp_pack<lowp_generic_layout>, generic_execute<dtype::fp8>, generic_workspace<dtype::fp8>};
 
 }  // namespace infermark::gemm_detail

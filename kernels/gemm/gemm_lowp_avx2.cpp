@@ -187,11 +187,14 @@ struct int8_avx2 {
 void bf16_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<widen_avx2<dtype::bf16>>(d, a, ithr, nthr);
 }
+std::size_t bf16_workspace_avx2(const gemm_desc& d, int nthr) { return drive_workspace<widen_avx2<dtype::bf16>>(d, nthr); }
 void int8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<int8_avx2>(d, a, ithr, nthr);
 }
+std::size_t int8_workspace_avx2(const gemm_desc& d, int nthr) { return drive_workspace<int8_avx2>(d, nthr); }
 void fp8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<widen_avx2<dtype::fp8>>(d, a, ithr, nthr);
 }
+std::size_t fp8_workspace_avx2(const gemm_desc& d, int nthr) { return drive_workspace<widen_avx2<dtype::fp8>>(d, nthr); }
 
 }  // namespace infermark::gemm_detail

@@ -248,11 +248,14 @@ struct fp8_avx512 {
 void bf16_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<bf16_avx512>(d, a, ithr, nthr);
 }
+std::size_t bf16_workspace_avx512(const gemm_desc& d, int nthr) { return drive_workspace<bf16_avx512>(d, nthr); }
 void int8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<int8_avx512>(d, a, ithr, nthr);
 }
+std::size_t int8_workspace_avx512(const gemm_desc& d, int nthr) { return drive_workspace<int8_avx512>(d, nthr); }
 void fp8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<fp8_avx512>(d, a, ithr, nthr);
 }
+std::size_t fp8_workspace_avx512(const gemm_desc& d, int nthr) { return drive_workspace<fp8_avx512>(d, nthr); }
 
 }  // namespace infermark::gemm_detail

@@ -61,7 +61,8 @@ void ref_execute(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
 }  // namespace
 
 const gemm_impl& gemm_reference() {
-  static const gemm_impl impl{"ref:any", ref_check, ref_packed_bytes, ref_pack, ref_execute};
+  static const gemm_impl impl{"ref:any", ref_check, ref_packed_bytes, ref_pack, ref_execute,
+                              [](const gemm_desc&, int) { return std::size_t{0}; }};
   return impl;
 }
 

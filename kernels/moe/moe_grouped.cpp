@@ -119,6 +119,22 @@ const gemm_impl& router_gemm_for(const moe_desc& d, const gemm_impl& expert_g) {
   return expert_g.check(r) ? gemm_select(r) : expert_g;
 }
 
+// Bytes of GEMM workspace one worker needs for every sub-problem it can run (execute(sub, args, 0, 1)):
+// the largest over the router's row chunks and the experts' row blocks, chunk widths and reductions
+// (workspace grows with rows and k, so the largest shapes bound it).
+std::size_t gemm_ws_per_worker(const moe_desc& d, const gemm_impl& router_g, const gemm_impl& expert_g) {
+  const std::int64_t m = std::max<std::int64_t>(1, std::min(d.tokens, kRows));
+  std::size_t ws = router_g.workspace_bytes(sub(std::max<std::int64_t>(1, std::min(d.tokens, std::int64_t{64})),
+                                                d.experts, d.hidden, dtype::fp32), 1);
+  ws = std::max(ws, expert_g.workspace_bytes(sub(m, std::min(kGateUpChunk, d.inter), d.hidden, d.dt), 1));
+  ws = std::max(ws, expert_g.workspace_bytes(sub(m, std::min(kDownChunk, d.hidden), d.inter, d.dt), 1));
+  if (d.shared_inter > 0) {
+    ws = std::max(ws, expert_g.workspace_bytes(sub(m, std::min(kGateUpChunk, d.shared_inter), d.hidden, d.dt), 1));
+    ws = std::max(ws, expert_g.workspace_bytes(sub(m, std::min(kDownChunk, d.hidden), d.shared_inter, d.dt), 1));
+  }
+  return (ws + 63) / 64 * 64;
+}
+
 std::int32_t gemm_index(const gemm_impl& g) {
   const auto list = gemm_impls();
   for (std::size_t i = 0; i < list.size(); ++i)
@@ -166,9 +182,12 @@ struct scratch_view {
   float* score_work;       // [nthr][moe_score_work]
   std::int32_t* cursor;    // [nthr][L]
   float* tile;             // [nthr][2][kRows][kGateUpChunk]
+  unsigned char* gemm_ws;  // [nthr][gemm_ws_bytes]: each worker's GEMM workspace
+  std::size_t gemm_ws_bytes;
+  void* gemm_workspace(int ithr) const { return gemm_ws + static_cast<std::size_t>(ithr) * gemm_ws_bytes; }
 };
 
-scratch_view carve_scratch(const moe_desc& d, void* base, int nthr, std::size_t* bytes = nullptr) {
+scratch_view carve_scratch(const moe_desc& d, std::size_t gemm_ws, void* base, int nthr, std::size_t* bytes = nullptr) {
   carver c(base);
   const std::int64_t t = d.tokens, E = d.experts, H = d.hidden, I = d.inter, SI = d.shared_inter, L = d.local();
   const std::int64_t R = max_rows(d);
@@ -195,6 +214,8 @@ scratch_view carve_scratch(const moe_desc& d, void* base, int nthr, std::size_t*
   s.score_work = c.take<float>(sz(nthr * moe_score_work(d)));
   s.cursor = c.take<std::int32_t>(sz(nthr * L));
   s.tile = c.take<float>(sz(nthr * 2 * kRows * kGateUpChunk));
+  s.gemm_ws_bytes = gemm_ws;
+  s.gemm_ws = c.take<unsigned char>(static_cast<std::size_t>(nthr) * gemm_ws);
   if (bytes) *bytes = c.used();
   return s;
 }
@@ -204,7 +225,7 @@ const float* routed_weights(const moe_args& a) { return a.forced_ids ? a.forced_
 
 void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const bound b = bind(d, a.packed);
-  const scratch_view s = carve_scratch(d, a.scratch, nthr);
+  const scratch_view s = carve_scratch(d, gemm_ws_per_worker(d, *b.router_g, *b.expert_g), a.scratch, nthr);
   const std::int64_t rc = router_chunk(d), E = d.experts, H = d.hidden, k = d.top_k;
   const std::int64_t sbH = moe_row_scales(d.dt, H);
   const auto* router = b.base + b.l.router_at;
@@ -215,6 +236,7 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   for (std::int64_t c = c0; c < c1; ++c) {
     const std::int64_t r0 = c * rc, r1 = std::min(d.tokens, r0 + rc);
     gemm_args ga{a.src + r0 * H, router, s.logits + r0 * E};
+    ga.workspace = s.gemm_workspace(ithr);
     b.router_g->execute(sub(r1 - r0, E, H, dtype::fp32), ga, 0, 1);
     std::int32_t* hist = s.hist + c * E;
     std::fill(hist, hist + E, 0);
@@ -232,7 +254,7 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
 }
 
 void step_dispatch(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
-  const scratch_view s = carve_scratch(d, a.scratch, nthr);
+  const scratch_view s = carve_scratch(d, 0, a.scratch, nthr);  // no GEMM here (its workspace is carved last)
   const std::int64_t E = d.experts, L = d.local(), H = d.hidden, k = d.top_k, nch = router_chunks(d);
   const std::int64_t rc = router_chunk(d), sbH = moe_row_scales(d.dt, H);
   const std::size_t row_bytes = static_cast<std::size_t>(H) * dtype_size(d.dt);
@@ -334,7 +356,7 @@ act_tile_fn pick_act() {
 
 void step_gate_up(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const bound b = bind(d, a.packed);
-  const scratch_view s = carve_scratch(d, a.scratch, nthr);
+  const scratch_view s = carve_scratch(d, gemm_ws_per_worker(d, *b.router_g, *b.expert_g), a.scratch, nthr);
   const std::int64_t H = d.hidden, sbH = moe_row_scales(d.dt, H), kbH = div_up(H, gemm_fp8_block);
   const std::size_t es = dtype_size(d.dt);
   float* tile_g = s.tile + static_cast<std::int64_t>(ithr) * 2 * kRows * kGateUpChunk;
@@ -360,8 +382,9 @@ void step_gate_up(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
     const auto* gs = reinterpret_cast<const float*>(ex + o.gate_scale_at) + scale_off;
     const auto* us = reinterpret_cast<const float*>(ex + o.up_scale_at) + scale_off;
     const gemm_desc g = sub(m, w, H, d.dt);
-    b.expert_g->execute(g, gemm_args{src, ex + o.gu_chunk_at(o.gate_at, c), tile_g, src_scale, gs}, 0, 1);
-    b.expert_g->execute(g, gemm_args{src, ex + o.gu_chunk_at(o.up_at, c), tile_u, src_scale, us}, 0, 1);
+    void* ws = s.gemm_workspace(ithr);
+    b.expert_g->execute(g, gemm_args{src, ex + o.gu_chunk_at(o.gate_at, c), tile_g, src_scale, gs, ws}, 0, 1);
+    b.expert_g->execute(g, gemm_args{src, ex + o.gu_chunk_at(o.up_at, c), tile_u, src_scale, us, ws}, 0, 1);
     float* out = (shared ? s.hs : s.hf) + row0 * o.inter + c * kGateUpChunk;
     act(d.act, tile_g, tile_u, m, w, out, o.inter);
   });
@@ -369,7 +392,7 @@ void step_gate_up(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
 
 void step_quantize(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   if (d.dt == dtype::fp32) return;  // the down GEMM reads the fp32 rows directly
-  const scratch_view s = carve_scratch(d, a.scratch, nthr);
+  const scratch_view s = carve_scratch(d, 0, a.scratch, nthr);  // no GEMM here (its workspace is carved last)
   const std::int64_t routed = s.offsets[d.local()], total = routed + (d.shared_inter > 0 ? d.tokens : 0);
   const std::size_t es = dtype_size(d.dt);
   const std::int64_t sbI = moe_row_scales(d.dt, d.inter), sbS = moe_row_scales(d.dt, d.shared_inter);
@@ -387,7 +410,7 @@ void step_quantize(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
 
 void step_down(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const bound b = bind(d, a.packed);
-  const scratch_view s = carve_scratch(d, a.scratch, nthr);
+  const scratch_view s = carve_scratch(d, gemm_ws_per_worker(d, *b.router_g, *b.expert_g), a.scratch, nthr);
   const std::int64_t H = d.hidden, R = max_rows(d);
   const std::size_t es = dtype_size(d.dt);
   const bool q = d.dt != dtype::fp32;
@@ -410,12 +433,12 @@ void step_down(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
     const std::int64_t scale_off = d.dt == dtype::fp8 ? c * kDownChunk / gemm_fp8_block * kbI : c * kDownChunk;
     const auto* ws = reinterpret_cast<const float*>(ex + o.down_scale_at) + scale_off;
     float* dst = shared ? s.ys + c * kDownChunk * d.tokens + row0 * w : s.y + c * kDownChunk * R + row0 * w;
-    b.expert_g->execute(sub(m, w, I, d.dt), gemm_args{src, ex + o.dn_chunk_at(c), dst, src_scale, ws}, 0, 1);
+    b.expert_g->execute(sub(m, w, I, d.dt), gemm_args{src, ex + o.dn_chunk_at(c), dst, src_scale, ws, s.gemm_workspace(ithr)}, 0, 1);
   });
 }
 
 void step_combine(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
-  const scratch_view s = carve_scratch(d, a.scratch, nthr);
+  const scratch_view s = carve_scratch(d, 0, a.scratch, nthr);  // no GEMM here (its workspace is carved last)
   const std::int64_t H = d.hidden, k = d.top_k, R = max_rows(d);
   const float* wts = routed_weights(a);
   const auto [t0, t1] = balance(d.tokens, ithr, nthr);
@@ -466,9 +489,9 @@ moe_impl make_grouped(const gemm_impl& g) {
   impl.name = "grouped:" + std::string(g.name);
   impl.check = [&g](const moe_desc& d) { return grouped_check(g, d); };
   impl.packed_bytes = [&g](const moe_desc& d) { return layout(d, router_gemm_for(d, g), g).bytes; };
-  impl.scratch_bytes = [](const moe_desc& d, int nthr) {
+  impl.scratch_bytes = [&g](const moe_desc& d, int nthr) {
     std::size_t bytes = 0;
-    carve_scratch(d, nullptr, nthr, &bytes);
+    carve_scratch(d, gemm_ws_per_worker(d, router_gemm_for(d, g), g), nullptr, nthr, &bytes);
     return bytes;
   };
   impl.pack_router = [&g](const moe_desc& d, const moe_router_weights& w, void* packed) {

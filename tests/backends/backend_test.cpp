@@ -54,6 +54,8 @@ std::vector<float> run_gemm(const backend& b, const gemm_impl& impl, const gemm_
   a.src = src.data();
   a.packed_wei = packed.data();
   a.dst = dst.data();
+  std::vector<std::byte> ws(impl.workspace_bytes(d, b.threads()) + 64);
+  a.workspace = ws.data() + (64 - reinterpret_cast<std::uintptr_t>(ws.data()) % 64) % 64;
   b.parallel([&](int ithr, int nthr) { impl.execute(d, a, ithr, nthr); });
   return dst;
 }

@@ -3,6 +3,8 @@
 // awkward ones; exact equality on integer-valued data; refusals, selection and the work model.
 #include <gtest/gtest.h>
 
+#include "backends/memory.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -81,8 +83,10 @@ std::vector<float> run(const gemm_impl& impl, const problem& p, int nthr) {
   std::vector<std::uint8_t> packed(impl.packed_bytes(p.d) + kGuard, 0xff);  // NaN before packing
   impl.pack(p.d, p.wei.data(), packed.data());
   std::vector<float> dst(static_cast<std::size_t>(p.d.m * p.d.n + kGuard), kNaN);
+  // Exactly the workspace the implementation asks for (ASan catches a worker writing past it).
+  host_vector<std::byte> ws(impl.workspace_bytes(p.d, nthr));
   gemm_args a{p.src.data(), packed.data(), dst.data(), p.src_scale.empty() ? nullptr : p.src_scale.data(),
-              p.wei_scale.empty() ? nullptr : p.wei_scale.data()};
+              p.wei_scale.empty() ? nullptr : p.wei_scale.data(), ws.empty() ? nullptr : ws.data()};
   for (int ithr = 0; ithr < nthr; ++ithr) impl.execute(p.d, a, ithr, nthr);
   for (std::int64_t i = p.d.m * p.d.n; i < p.d.m * p.d.n + kGuard; ++i)
     EXPECT_TRUE(std::isnan(dst[i])) << impl.name << " wrote past dst at element " << i;
@@ -238,6 +242,28 @@ TEST(Gemm, ListEndsWithReferenceAndNamesAreUnique) {
   for (std::size_t i = 0; i < impls.size(); ++i)
     for (std::size_t j = i + 1; j < impls.size(); ++j) EXPECT_NE(impls[i].name, impls[j].name);
   EXPECT_EQ(gemm_find("generic:fp32").name, "generic:fp32");
+}
+
+TEST(Gemm, WorkspaceIsWhatPackingTheSourceNeeds) {
+  // Kernels that read src in place need none; kernels that pack src rows need one slice per worker,
+  // growing with rows (up to the row block) and k (up to the k block), never with n.
+  for (const auto& impl : gemm_impls()) {
+    for (dtype dt : {dtype::fp32, dtype::bf16, dtype::int8, dtype::fp8}) {
+      const gemm_desc small{3, 64, 200, dt}, tall{4096, 64, 200, dt}, wide{3, 8192, 200, dt};
+      if (impl.check(small)) continue;
+      const std::size_t one = impl.workspace_bytes(small, 1);
+      EXPECT_EQ(one % 64, 0u) << impl.name;
+      EXPECT_EQ(impl.workspace_bytes(small, 3), 3 * one) << impl.name;
+      EXPECT_EQ(impl.workspace_bytes(wide, 1), one) << impl.name;
+      EXPECT_GE(impl.workspace_bytes(tall, 1), one) << impl.name;
+      if (impl.name == "ref:any" || impl.name == "avx512:fp32" || impl.name == "avx512:bf16")
+        EXPECT_EQ(one, 0u) << impl.name << " reads src in place";
+      if (impl.name.rfind("generic:", 0) == 0) {
+        EXPECT_GE(one, 3 * 128 * sizeof(float)) << impl.name << " packs 3 rows x a k block (>= 128; fp8 blocks are 128)";
+        EXPECT_GT(impl.workspace_bytes(tall, 1), one) << impl.name;
+      }
+    }
+  }
 }
 
 TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
