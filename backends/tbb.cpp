@@ -36,18 +36,19 @@ class tbb_backend final : public backend {
     // Occupy every slot once, all at the same time, so every worker has been bound before the first
     // measurement and pinning() reports every slot. Bounded: TBB may not deliver workers (the kernels
     // never depend on it), and the report then says which slots had not started.
-    if (cfg.pin == pin_policy::core) {
-      std::atomic<int> arrived{0};
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      parallel([&](int, int n) {
-        arrived.fetch_add(1);
-        while (arrived.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-      });
-    }
+    if (cfg.pin == pin_policy::core) occupy_every_slot([](int) {});
   }
   ~tbb_backend() override {
+    // Unbind the workers as they were bound: every slot held at once, each thread restoring the cpuset
+    // it had before (TBB's workers outlive the arena; pinned, they would skew whatever runs next).
+    // A worker that does not show up within the bound stays bound until another backend rebinds it.
+    if (binder_.report().requested == pin_policy::core) {
+      try {
+        occupy_every_slot([this](int) { binder_.release_current_thread(); });
+      } catch (...) {  // a destructor must not throw; the calling thread is still restored below
+      }
+    }
     arena_.reset();
-    // Workers stay bound until another backend rebinds them; the calling thread is restored.
     binder_.release_current_thread();
   }
   backend_kind kind() const override { return backend_kind::tbb; }
@@ -79,6 +80,19 @@ class tbb_backend final : public backend {
     if (error) std::rethrow_exception(error);
   }
   pin_report pinning() const override { return binder_.report(); }
+
+  // Runs `after_arrival(ithr)` on every slot once all nthr slots are held at the same time (waits at
+  // most 2 s for TBB to deliver its workers; the kernels never depend on it).
+  template <class F>
+  void occupy_every_slot(F&& after_arrival) const {
+    std::atomic<int> arrived{0};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    parallel([&](int ithr, int n) {
+      arrived.fetch_add(1);
+      while (arrived.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+      after_arrival(ithr);
+    });
+  }
   int worker_slot() const override { return tbb::this_task_arena::current_thread_index(); }
 
  private:

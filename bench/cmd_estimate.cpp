@@ -49,11 +49,8 @@ std::optional<kernel_class> class_of(const descriptor& d) {
 }
 
 double seconds(double v, const std::string& unit) {
-  if (unit == "ns") return v * 1e-9;
-  if (unit == "us") return v * 1e-6;
-  if (unit == "ms") return v * 1e-3;
-  if (unit == "s") return v;
-  throw std::runtime_error(fmt::format("unknown time_unit '{}'", unit));
+  if (const auto s = time_unit_seconds(unit)) return v * *s;
+  throw std::runtime_error(fmt::format("unknown time_unit '{}'; valid choices: ns, us, ms, s", unit));
 }
 
 // The host's achieved roofline fraction per case of a results file: infermark's own implementations only

@@ -85,6 +85,14 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   }
 }
 
+std::optional<double> time_unit_seconds(std::string_view unit) {
+  if (unit == "ns") return 1e-9;
+  if (unit == "us") return 1e-6;
+  if (unit == "ms") return 1e-3;
+  if (unit == "s") return 1.0;
+  return std::nullopt;
+}
+
 std::filesystem::path default_results_dir() {
   if (const char* d = std::getenv("INFERMARK_RESULTS_DIR"); d != nullptr && *d != '\0') return d;
   return std::filesystem::path(INFERMARK_SOURCE_DIR) / "results";

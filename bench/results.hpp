@@ -2,7 +2,9 @@
 // with infermark's context and per-entry fields added. Written atomically.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +23,10 @@ void write_json_atomically(const std::filesystem::path& path, const nlohmann::js
 
 // Reads a results file; throws std::runtime_error naming the file and what is wrong.
 nlohmann::json read_json_file(const std::filesystem::path& path);
+
+// Seconds per unit of a results entry's "time_unit" (Google Benchmark's ns, us, ms, s); nullopt for
+// anything else (callers name the entry and the valid choices).
+std::optional<double> time_unit_seconds(std::string_view unit);
 
 // The default results directory: $INFERMARK_RESULTS_DIR, else <source tree>/results.
 std::filesystem::path default_results_dir();

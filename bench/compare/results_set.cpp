@@ -55,10 +55,7 @@ std::string results_set::suite() const { return fact("/suite"); }
 namespace {
 
 double unit_to_seconds(const std::string& unit, const std::string& label, const std::string& name) {
-  if (unit == "ns") return 1e-9;
-  if (unit == "us") return 1e-6;
-  if (unit == "ms") return 1e-3;
-  if (unit == "s") return 1.0;
+  if (const auto s = time_unit_seconds(unit)) return *s;
   throw std::runtime_error(fmt::format("{}: entry '{}' has time_unit '{}'; valid choices: ns, us, ms, s", label,
                                        name, unit));
 }

@@ -49,14 +49,6 @@ std::string str_field(const json& j, const char* key) {
   return it == j.end() ? std::string() : text_of(*it);
 }
 
-std::optional<double> unit_seconds(const std::string& unit) {
-  if (unit == "ns") return 1e-9;
-  if (unit == "us") return 1e-6;
-  if (unit == "ms") return 1e-3;
-  if (unit == "s") return 1.0;
-  return std::nullopt;
-}
-
 double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -222,7 +214,7 @@ report_data read_report_unprefixed(const json& doc, const std::string& source) {
   // Seconds per unit of an entry's times (Google Benchmark's default unit is ns).
   auto seconds_per = [&](const json& e, const std::string& where) {
     const std::string unit = e.contains("time_unit") ? str_field(e, "time_unit") : "ns";
-    const auto s = unit_seconds(unit);
+    const auto s = time_unit_seconds(unit);
     if (!s) throw bad(fmt::format("{}: unknown time_unit '{}'; valid choices: ns, us, ms, s", where, unit));
     return *s;
   };

@@ -3,6 +3,10 @@
 // threads); cores come from the allowed cpuset; when they cannot be had the report says so; a
 // destroyed backend leaves the calling thread as it found it.
 #include <gtest/gtest.h>
+#include <tbb/task_arena.h>
+#include <tbb/partitioner.h>
+#include <tbb/parallel_for.h>
+#include <tbb/blocked_range.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -189,6 +193,29 @@ TEST(Pinning, NoneLeavesWorkersOnTheWholeAllowedSet) {
     EXPECT_EQ(arrived.load(), nthr);
     EXPECT_EQ(narrowed.load(), 0) << label(k, nthr);
   }
+}
+
+TEST(Pinning, TbbWorkersAreReleasedWhenTheirBackendGoes) {
+  const int nthr = std::min(2, max_threads());
+  if (nthr < 2 || host_cores().size() < 2) GTEST_SKIP() << "needs 2 allowed cores";
+  const auto before = thread_affinity();
+  {
+    const auto pinned = make_backend({backend_kind::tbb, nthr, pin_policy::core});
+    ASSERT_TRUE(pinned->pinning().applied) << pinned->pinning().message;
+  }
+  // Plain TBB code (not an infermark backend, so nothing rebinds) must find its workers unpinned.
+  tbb::task_arena arena(nthr, 1);
+  std::atomic<int> narrowed{0}, arrived{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  arena.execute([&] {
+    tbb::parallel_for(tbb::blocked_range<int>(0, nthr, 1), [&](const tbb::blocked_range<int>&) {
+      if (thread_affinity() != before) narrowed.fetch_add(1);
+      arrived.fetch_add(1);
+      while (arrived.load() < nthr && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    }, tbb::static_partitioner());
+  });
+  EXPECT_EQ(arrived.load(), nthr);
+  EXPECT_EQ(narrowed.load(), 0);
 }
 
 TEST(Pinning, OpenmpBindingPersistsAcrossCallsAndIsRepairedAfterAnotherTeam) {
