@@ -692,6 +692,9 @@ svg.chart { max-width: 100%; height: auto; display: block; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px 24px; }
 .charts svg.chart { flex: 1 1 520px; max-width: 560px; }
 table.kv th { width: 190px; }
+table.kernels { table-layout: auto; }
+table.kernels td.code { overflow-wrap: anywhere; word-break: break-all; max-width: 300px; }
+table.kernels td.small { max-width: 240px; }
 footer { margin-top: 36px; color: #777; font-size: 12px; }
 )";
 
@@ -709,7 +712,13 @@ std::string html_kernels(const report_data& r) {
                      "<td class=\"num\">{}</td><td class=\"small {}\">{}</td></tr>\n",
                      dtype_color(k.peak_dtype), h(k.peak_dtype), k.index, h(k.repro), h(k.descriptor), h(k.impl), h(k.backend), k.threads,
                      k.timed ? h(time_text(k.median_s)) : "not timed", h(giga(k.flops_per_s)), h(giga(k.bytes_per_s)),
-                     h(sig(k.intensity)), h(percent(k.roofline_fraction)), k.verified ? "ok" : "bad", h(verification_text(k)));
+                     h(sig(k.intensity)),
+                     k.dram_read_gbs_alongside
+                         ? fmt::format("<span title=\"memory-bound: against the DRAM read bandwidth measured beside the "
+                                       "case, {:.1f} GB/s\">{}*</span>",
+                                       *k.dram_read_gbs_alongside, h(percent(k.roofline_fraction)))
+                         : h(percent(k.roofline_fraction)),
+                     k.verified ? "ok" : "bad", h(verification_text(k)));
   }
   s += "</tbody></table>\n";
   return s;
@@ -900,8 +909,10 @@ std::string render_markdown(const report_data& r) {
     for (const auto& k : r.kernels)
       s += md_row({std::to_string(k.index), k.descriptor, k.impl, fmt::format("{} / {}", k.backend, k.threads),
                    k.timed ? time_text(k.median_s) : "not timed", giga(k.flops_per_s), giga(k.bytes_per_s), sig(k.intensity),
-                   percent(k.roofline_fraction), verification_text(k)});
+                   percent(k.roofline_fraction) + (k.dram_read_gbs_alongside ? "*" : ""), verification_text(k)});
     s += "\n";
+    if (std::any_of(r.kernels.begin(), r.kernels.end(), [](const auto& k) { return k.dram_read_gbs_alongside.has_value(); }))
+      s += "\\* memory-bound: against the DRAM read bandwidth measured right before and after the case.\n\n";
   }
   if (!r.failures.empty()) {
     s += "### Failed or refused cases\n\n";

@@ -115,6 +115,22 @@ json estimates_json() {
                          {{"profile", "mystery-chip"}, {"error", "no HBM bandwidth figure in the profile"}}}}}});
 }
 
+TEST(Report, MemoryBoundCaseIsMeasuredAgainstTheBandwidthBesideIt) {
+  json doc = results_doc();
+  // Case 1 (1e6 bytes in a 3 ms median) was timed with 25 and 35 GB/s of DRAM read measured beside it.
+  for (auto& e : doc["benchmarks"])
+    if (e["descriptor"] == "gemm:m64n256k512:fp32")
+      e["dram_read_gbs_alongside"] = {{"before", 25.0}, {"after", 35.0}, {"mean", 30.0}};
+  const auto r = read_report(doc, "r.json");
+  const auto& a = r.kernels[0];
+  ASSERT_TRUE(a.dram_read_gbs_alongside);
+  EXPECT_EQ(*a.dram_read_gbs_alongside, 30.0);
+  EXPECT_NEAR(*a.roofline_fraction, (1e6 / 3e-3) / 30e9, 1e-12);
+  EXPECT_FALSE(r.kernels[1].dram_read_gbs_alongside);  // the others keep the probe's roofline
+  EXPECT_NEAR(*r.kernels[1].roofline_fraction, 4e9 / 40e9, 1e-12);
+  EXPECT_NE(render_markdown(r).find("memory-bound: against the DRAM read bandwidth measured"), std::string::npos);
+}
+
 TEST(Report, FoldsEntriesIntoMediansRatesAndRooflineFractions) {
   const auto r = read_report(results_doc(), "r.json");
   ASSERT_EQ(r.kernels.size(), 3u);
