@@ -109,7 +109,11 @@ struct bf16_avx512 {
 
 struct int8_avx512 {
   static constexpr std::int64_t MR = 6, NR = int8_avx512_layout.nr;
-  static constexpr std::int64_t KC = 512;  // multiple of 4: quads never straddle k blocks
+  // Multiple of 4: quads never straddle k blocks. Partial int32 sums go through dst between k blocks,
+  // so fewer, longer blocks win: m256n2048k7168 on one Zen 4 core, KC 256/512/1024/2048 = 251-279 /
+  // 247-264 / 284-291 / 289-297 GOP/s (two runs each). Packing the flipped source quads contiguously
+  // (no xor in the loop) measured no gain and was not kept.
+  static constexpr std::int64_t KC = 2048;
   static constexpr std::int64_t MC = 384;
   using a_t = std::int8_t;
   static constexpr bool packs_a = false;
