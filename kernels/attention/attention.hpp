@@ -81,6 +81,9 @@ struct attention_impl {
   // This worker's share of `stage`. Pure: no threads, no I/O, no allocation; workers write disjoint
   // parts of out and of their own scratch.
   void (*execute)(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr);
+  // Accuracy contract against the reference: 0 = within 1e-5 normwise (max |err| / max |ref|), what fp32
+  // softmax and accumulation give; else the NMSE bound of a path that rounds an operand (bf16 P).
+  double nmse_bound = 0;
 };
 
 // Implementations in preference order, the reference last.

@@ -8,6 +8,7 @@
 
 #include "kernels/attention/attention_core.hpp"
 #include "kernels/attention/attention_isa.hpp"
+#include "kernels/common/isa.hpp"
 
 namespace infermark::attn_isa {
 namespace {
@@ -15,11 +16,88 @@ namespace {
 struct avx512_simd {
   using vf = __m512;
   static constexpr int W = 16, kAcc = 16, kNV = 4;
+  static constexpr bool kFast = true;  // the direct / broadcast paths of attention_core.hpp
   static vf zero() { return _mm512_setzero_ps(); }
   static vf load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
   static vf set1(float x) { return _mm512_set1_ps(x); }
   static vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+  static vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+  static vf bcast32(const float* p) { return _mm512_set1_ps(*p); }  // a bit move (vbroadcastss): bf16 pairs survive
+  static vf load_bits(const bf16_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
+  // acc + a.b over bf16 pairs (vdpbf16ps): the products are exact in fp32, the sums are fp32.
+  static vf dp(vf acc, vf a, vf b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+
+  // 16 cache values converted in registers, unscaled (fp8: times 2^-8, see kv_factor).
+  static vf cvt(const float* p) { return _mm512_loadu_ps(p); }
+  static vf cvt(const bf16_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  }
+  static vf cvt(const std::int8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static vf cvt(const fp8_t* p) {
+    const __m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i lo7 = _mm256_set1_epi16(0x7f);
+    const __m256i mag = _mm256_and_si256(x, lo7);
+    const __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8));
+    return _mm512_mask_mov_ps(_mm512_cvtph_ps(h), _mm256_cmpeq_epi16_mask(mag, lo7), _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
+  }
+  static float kv_factor(dtype dt) { return dt == dtype::fp8 ? 256.0f : 1.0f; }
+
+  // dst[u][dv] (32-bit lanes): key pairs (2u, 2u+1) of n bf16 rows interleaved per 32 columns, lo then hi
+  // vector (see pv_perm_col); a missing partner row is zero.
+  static void pair_rows(const void* const* rows, std::int64_t n, std::int64_t dv, float* dst) {
+    for (std::int64_t t = 0; t < n; t += 2) {
+      const auto* a = static_cast<const bf16_t*>(rows[t]);
+      const auto* b = t + 1 < n ? static_cast<const bf16_t*>(rows[t + 1]) : nullptr;
+      float* o = dst + (t / 2) * dv;
+      for (std::int64_t c = 0; c < dv; c += 32) {
+        const __m512i x = _mm512_loadu_si512(a + c);
+        const __m512i y = b != nullptr ? _mm512_loadu_si512(b + c) : _mm512_setzero_si512();
+        _mm512_storeu_si512(o + c, _mm512_unpacklo_epi16(x, y));
+        _mm512_storeu_si512(o + c + 16, _mm512_unpackhi_epi16(x, y));
+      }
+    }
+  }
+  // 32 fp32 probabilities -> 32 bf16 (round to nearest even), key order kept: pairs in 32-bit lanes.
+  static void to_bf16_pairs(const float* p, float* dst) {
+    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + 16), _mm512_loadu_ps(p));
+    _mm512_storeu_ps(dst, (__m512)h);
+  }
+
+  // dst[e * ld + t] = rows[t][e0 + e] for 16 rows x 16 32-bit elements (fp32 values or bf16 pairs).
+  static void transpose(const void* const* rows, std::int64_t e0, float* dst, std::int64_t ld) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(static_cast<const float*>(rows[i]) + e0);
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+      const __m512d a0 = _mm512_castps_pd(t[i]), a1 = _mm512_castps_pd(t[i + 1]);
+      const __m512d b0 = _mm512_castps_pd(t[i + 2]), b1 = _mm512_castps_pd(t[i + 3]);
+      r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, b0));
+      r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, b0));
+      r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, b1));
+      r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, b1));
+    }
+    // r[4g + c] holds, per 128-bit lane L, element 4L + c of rows 4g..4g+3.
+    for (int c = 0; c < 4; ++c) {
+      for (int g = 0; g < 4; g += 2) {
+        t[4 * g / 2 + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * (g + 1) + c], 0x88);      // lanes 0,2 | 0,2
+        t[4 * g / 2 + c + 8] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * (g + 1) + c], 0xdd);  // lanes 1,3 | 1,3
+      }
+    }
+    // t[g2*4 + c] (g2 = 0: rows 0-7, 1: rows 8-15) for lanes {0,2}; t[8 + ...] for lanes {1,3}.
+    for (int c = 0; c < 4; ++c) {
+      for (int half = 0; half < 2; ++half) {  // half 0: lanes {0,2} -> elements c, 8 + c; half 1: 4 + c, 12 + c
+        const __m512 lo = t[8 * half + c], hi = t[8 * half + 4 + c];
+        _mm512_storeu_ps(dst + (4 * half + c) * ld, _mm512_shuffle_f32x4(lo, hi, 0x88));
+        _mm512_storeu_ps(dst + (8 + 4 * half + c) * ld, _mm512_shuffle_f32x4(lo, hi, 0xdd));
+      }
+    }
+  }
 
   // out[j] = horizontal sum of v[j], j < 16: pairwise unpack/add inside 128-bit lanes, then across lanes.
   static void reduce(const vf* v, float* out) {
@@ -125,7 +203,11 @@ struct avx512_simd {
 }  // namespace
 
 void execute_avx512(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr) {
-  attn_core::execute<avx512_simd>(d, a, stage, ithr, nthr);
+  attn_core::execute<avx512_simd>(d, a, stage, ithr, nthr, {effective_features().avx512_bf16, false});
+}
+
+void execute_avx512_bf16dot(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr) {
+  attn_core::execute<avx512_simd>(d, a, stage, ithr, nthr, {true, true});
 }
 
 }  // namespace infermark::attn_isa

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "kernels/attention/attention.hpp"
 #include "kernels/common/partition.hpp"
@@ -40,7 +41,7 @@ inline std::int64_t q_tile(const attention_desc& d) {
 }
 
 struct workspace_layout {
-  std::int64_t rows_pad, q, k, v, s, acc, m, l, total;  // offsets / sizes in floats
+  std::int64_t rows_pad, q, qb, k, kt, v, s, pb, acc, m, l, ks, vs, total;  // offsets / sizes in floats
 };
 
 inline workspace_layout workspace(const attention_desc& d) {
@@ -54,12 +55,17 @@ inline workspace_layout workspace(const attention_desc& d) {
     return at;
   };
   w.q = take(w.rows_pad * d.dk);
+  w.qb = take(w.rows_pad * d.dk / 2 + 1);  // bf16 copy of Q (vdpbf16ps paths)
   w.k = take(kTile * d.dk);
+  w.kt = take(kTile * d.dk);  // K tile transposed to [dk (or dk/2 bf16 pairs)][kTile]
   w.v = take(kTile * d.dv);
   w.s = take(w.rows_pad * kTile);
+  w.pb = take(w.rows_pad * kTile / 2);  // P rounded to bf16 (bf16 P.V path)
   w.acc = take(w.rows_pad * d.dv);
   w.m = take(w.rows_pad);
   w.l = take(w.rows_pad);
+  w.ks = take(kTile);  // per-token K / V scales of the tile (direct int8 / fp8 reads)
+  w.vs = take(kTile);
   w.total = off;
   return w;
 }
@@ -120,22 +126,27 @@ void for_each_item(const attention_desc& d, const attention_args& a, int ithr, i
   });
 }
 
-// Dequantizes cache rows of keys [k0, k0+n) of (sequence, KV head) into dst[n][dim] fp32.
+// Dequantizes the first `len` values of the cache rows (of `dim` values) of keys [k0, k0+n) of
+// (sequence, KV head) into dst[n][len] fp32.
 template <class S>
 void gather_rows(const attention_desc& d, const attention_args& a, const void* cache, const float* scale, std::int64_t dim,
-                 const item& it, std::int64_t k0, std::int64_t n, float* dst) {
+                 const item& it, std::int64_t k0, std::int64_t n, float* dst, std::int64_t len = 0) {
+  if (len == 0) len = dim;
   const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
   const std::size_t es = dtype_size(d.kv_dt);
   for (std::int64_t t = 0; t < n; ++t) {
     const std::int64_t j = k0 + t;
     const std::int64_t slot = (static_cast<std::int64_t>(bt[j / d.block_size]) * d.hkv + it.kvh) * d.block_size + j % d.block_size;
     const auto* src = static_cast<const unsigned char*>(cache) + static_cast<std::size_t>(slot * dim) * es;
-    S::dequant(d.kv_dt, src, scale != nullptr ? scale[slot] : 1.0f, dst + t * dim, dim);
+    S::dequant(d.kv_dt, src, scale != nullptr ? scale[slot] : 1.0f, dst + t * len, len);
   }
 }
 
-// Prefetches the cache rows of keys [k0, k0+n): blocks are scattered 4 KiB-ish pieces, which the hardware
-// prefetchers do not follow across, so decode would otherwise run at a fraction of DRAM bandwidth.
+// Prefetches the cache rows of keys [k0, k0+n) into L2: blocks are scattered few-KiB pieces, which the
+// hardware prefetchers do not follow across. L2 rather than L1 because the L1 has few miss buffers: on
+// this host (Zen 4) one core streams shuffled 4-8 KiB blocks at 9-10 GB/s with L1 prefetches (or none)
+// and 15-18 GB/s with L2 prefetches issued ~32 KiB ahead (sequential: 24 GB/s).
+inline constexpr std::int64_t kPrefetchBytes = 32 << 10;
 inline void prefetch_rows(const attention_desc& d, const attention_args& a, const void* cache, std::int64_t dim, const item& it,
                           std::int64_t k0, std::int64_t n) {
   const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
@@ -144,7 +155,21 @@ inline void prefetch_rows(const attention_desc& d, const attention_args& a, cons
     const std::int64_t j = k0 + t;
     const std::int64_t slot = (static_cast<std::int64_t>(bt[j / d.block_size]) * d.hkv + it.kvh) * d.block_size + j % d.block_size;
     const auto* src = static_cast<const char*>(cache) + slot * row_bytes;
-    for (std::int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(src + off, 0, 3);
+    for (std::int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(src + off, 0, 2);  // T1
+  }
+}
+// Tiles to prefetch ahead so that about kPrefetchBytes of K/V are in flight.
+inline std::int64_t prefetch_tiles(const attention_desc& d) {
+  const std::int64_t tile_bytes = kTile * (d.dk + (d.v_in_k ? 0 : d.dv)) * static_cast<std::int64_t>(dtype_size(d.kv_dt));
+  return std::clamp<std::int64_t>(kPrefetchBytes / tile_bytes, 1, 8);
+}
+// Prefetches what tile k0 needs `ahead` tiles later (and, at the item's first tile, the tiles before).
+inline void prefetch_ahead(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t ahead) {
+  const std::int64_t from = k0 == it.klo ? k0 + kTile : k0 + ahead * kTile;
+  for (std::int64_t p = from; p <= k0 + ahead * kTile && p < it.khi; p += kTile) {
+    const std::int64_t nn = std::min(kTile, it.khi - p);
+    prefetch_rows(d, a, a.k_cache, d.dk, it, p, nn);
+    if (!d.v_in_k) prefetch_rows(d, a, a.v_cache, d.dv, it, p, nn);
   }
 }
 
@@ -204,6 +229,66 @@ void tile_products(const attention_desc& d, float* ws, const workspace_layout& L
   }
 }
 
+// Writes the item's rows: out = acc / l (with the sink in the denominator), or with splits the partial
+// state (m, l, acc) of this split.
+// Masks the tile's scores S[rows_pad][kTile] of keys [k0, k0 + nt) (causal / window; entries past nt
+// and pad rows too), then the online softmax in base 2: S becomes P, m / l / acc are rescaled. Row r is
+// query position p0 + r / group.
+template <class S>
+void softmax_tile(const attention_desc& d, float* scores, float* m, float* l, float* acc, std::int64_t rows, std::int64_t rows_pad,
+                  std::int64_t p0, std::int64_t k0, std::int64_t nt) {
+  const std::int64_t group = d.hq / d.hkv;
+  for (std::int64_t r = 0; r < rows_pad; ++r) {
+    float* s = scores + r * kTile;
+    if (r >= rows) {
+      std::fill(s, s + kTile, 0.0f);
+      continue;
+    }
+    const auto vis = attention_visible(d, p0 + r / group);
+    const std::int64_t a0 = std::clamp<std::int64_t>(vis.lo - k0, 0, nt), a1 = std::clamp<std::int64_t>(vis.hi - k0, 0, nt);
+    for (std::int64_t t = 0; t < a0; ++t) s[t] = kNegInf;
+    for (std::int64_t t = a1; t < kTile; ++t) s[t] = kNegInf;
+    const float m_tile = S::row_max(s);
+    const float m_new = std::max(m[r], m_tile);
+    if (m_new == kNegInf) {  // nothing visible to this row yet: contributes nothing
+      std::fill(s, s + kTile, 0.0f);
+      continue;
+    }
+    const float corr = m[r] == kNegInf ? 0.0f : std::exp2(m[r] - m_new);
+    const float sum = S::row_exp2(s, m_new);
+    l[r] = l[r] * corr + sum;
+    m[r] = m_new;
+    if (corr != 1.0f) S::scale(acc + r * d.dv, corr, d.dv);
+  }
+}
+
+template <class S>
+void finish_rows(const attention_desc& d, const attention_args& a, const item& it, const float* acc, const float* m,
+                 const float* l, std::int64_t rows, std::int64_t row0, float* partial) {
+  const std::int64_t group = d.hq / d.hkv;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t row = row0 + r / group, head = it.kvh * group + r % group;
+    if (d.splits > 1) {
+      float* ml = partial + ((row * d.hq + head) * d.splits + it.split) * 2;
+      float* pacc = partial + d.total_q * d.hq * d.splits * 2 + ((row * d.hq + head) * d.splits + it.split) * d.dv;
+      ml[0] = m[r];
+      ml[1] = l[r];
+      std::copy(acc + r * d.dv, acc + (r + 1) * d.dv, pacc);
+      continue;
+    }
+    float mm = m[r], w = 1.0f, denom = l[r];
+    if (d.sinks) {
+      const float sink = a.sinks[head] * kLog2e;
+      const float mx = std::max(mm, sink);
+      w = std::exp2(mm - mx);
+      denom = l[r] * w + std::exp2(sink - mx);
+    }
+    float* o = a.out + (row * d.hq + head) * d.dv;
+    std::copy(acc + r * d.dv, acc + (r + 1) * d.dv, o);
+    S::scale(o, w / denom, d.dv);
+  }
+}
+
 template <class S>
 void run_item(const attention_desc& d, const attention_args& a, const item& it, float* ws, float* partial) {
   const workspace_layout L = workspace(d);
@@ -231,43 +316,17 @@ void run_item(const attention_desc& d, const attention_args& a, const item& it, 
     l[r] = 0;
     std::fill(acc + r * d.dv, acc + (r + 1) * d.dv, 0.0f);
   }
+  const std::int64_t ahead = prefetch_tiles(d);
   for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
     const std::int64_t nt = std::min(kTile, it.khi - k0);
     const std::int64_t nt_pad = round_up(nt, S::kAcc / gr);
-    if (k0 + kTile < it.khi) {
-      const std::int64_t nn = std::min(kTile, it.khi - k0 - kTile);
-      prefetch_rows(d, a, a.k_cache, d.dk, it, k0 + kTile, nn);
-      if (!d.v_in_k) prefetch_rows(d, a, a.v_cache, d.dv, it, k0 + kTile, nn);
-    }
+    prefetch_ahead(d, a, it, k0, ahead);
     gather_rows<S>(d, a, a.k_cache, a.k_scale, d.dk, it, k0, nt, ws + L.k);
     std::fill(ws + L.k + nt * d.dk, ws + L.k + nt_pad * d.dk, 0.0f);
     if (gr == 4) tile_products<S, 4>(d, ws, L, rows_pad, nt_pad, nullptr, 0, true);
     else if (gr == 2) tile_products<S, 2>(d, ws, L, rows_pad, nt_pad, nullptr, 0, true);
     else tile_products<S, 1>(d, ws, L, rows_pad, nt_pad, nullptr, 0, true);
-    // Mask and online softmax, row by row; entries past nt (and masked ones) become -inf -> p = 0.
-    for (std::int64_t r = 0; r < rows_pad; ++r) {
-      float* s = ws + L.s + r * kTile;
-      if (r >= rows) {
-        std::fill(s, s + kTile, 0.0f);
-        continue;
-      }
-      const std::int64_t p = ctx - q_len + it.q0 + r / group;
-      const auto vis = attention_visible(d, p);
-      const std::int64_t a0 = std::clamp<std::int64_t>(vis.lo - k0, 0, nt), a1 = std::clamp<std::int64_t>(vis.hi - k0, 0, nt);
-      for (std::int64_t t = 0; t < a0; ++t) s[t] = kNegInf;
-      for (std::int64_t t = a1; t < kTile; ++t) s[t] = kNegInf;
-      const float m_tile = S::row_max(s);
-      const float m_new = std::max(m[r], m_tile);
-      if (m_new == kNegInf) {  // nothing visible to this row yet: contributes nothing
-        std::fill(s, s + kTile, 0.0f);
-        continue;
-      }
-      const float corr = m[r] == kNegInf ? 0.0f : std::exp2(m[r] - m_new);
-      const float sum = S::row_exp2(s, m_new);
-      l[r] = l[r] * corr + sum;
-      m[r] = m_new;
-      if (corr != 1.0f) S::scale(acc + r * d.dv, corr, d.dv);
-    }
+    softmax_tile<S>(d, ws + L.s, m, l, acc, rows, rows_pad, ctx - q_len + it.q0, k0, nt);
     const float* vsrc;
     std::int64_t ldv;
     if (d.v_in_k) {
@@ -282,27 +341,358 @@ void run_item(const attention_desc& d, const attention_args& a, const item& it, 
     else if (gr == 2) tile_products<S, 2>(d, ws, L, rows_pad, nt, vsrc, ldv, false);
     else tile_products<S, 1>(d, ws, L, rows_pad, nt, vsrc, ldv, false);
   }
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t row = row0 + r / group, head = it.kvh * group + r % group;
-    if (d.splits > 1) {
-      float* ml = partial + ((row * d.hq + head) * d.splits + it.split) * 2;
-      float* pacc = partial + d.total_q * d.hq * d.splits * 2 + ((row * d.hq + head) * d.splits + it.split) * d.dv;
-      ml[0] = m[r];
-      ml[1] = l[r];
-      std::copy(acc + r * d.dv, acc + (r + 1) * d.dv, pacc);
+  finish_rows<S>(d, a, it, acc, m, l, rows, row0, partial);
+}
+
+// ---- The direct path (traits with kFast: AVX-512) ---------------------------------------------------
+// No copy of the cache where none is needed: each tile keeps pointers to its kTile cache rows and the
+// products read them in place, converting in registers (bf16 shift, int8 / fp8 convert; the per-token
+// scale of int8 / fp8 multiplies the score and the probability instead of every value). That halves the
+// traffic through L1 in decode, where each cache row is used by 1-4 query rows. With many rows per item
+// (prefill, large GQA groups, MLA with many heads) a low-precision tile is still dequantized once into
+// scratch, and S = Q K^T is computed against the K tile transposed to [dk][kTile] -- broadcast-FMA
+// register tiles of up to 12 rows x 32 keys with no horizontal reduction. bf16 Q with a bf16 cache uses
+// vdpbf16ps for S on unscaled bf16 Q: products of two bf16 are exact in fp32 and the pairs accumulate
+// in fp32, so S keeps the fp32 path's accuracy.
+struct path_opts {
+  bool bf16_dot = false;  // CPU has vdpbf16ps (AVX512_BF16) under the ISA cap
+  bool bf16_pv = false;   // P.V with vdpbf16ps on P rounded to bf16 (bf16 Q and cache; "avx512:bf16dot")
+};
+
+// ---- bf16 P.V (vdpbf16ps) ----
+// V rows of a tile are interleaved by key pairs, (V[2u][c], V[2u+1][c]) in one 32-bit lane, with
+// vpunpck{l,h}wd per 32 columns: the "lo" vector holds columns 8L+0..3 of each 128-bit lane L, the "hi"
+// vector columns 8L+4..7. acc keeps that column order (lane j of lo: column 8(j/4) + j%4; of hi:
+// 8(j/4) + 4 + j%4) until the item ends.
+inline std::int64_t pv_perm_col(std::int64_t c) {  // original column of position c in a 32-column block
+  const std::int64_t j = c % 16;
+  return (c / 32) * 32 + (j / 4) * 8 + (c % 32 >= 16 ? 4 : 0) + j % 4;
+}
+
+// acc[MR rows][NV vectors at position c] += P2[rows][u] . Vp[u][c...] over np key pairs.
+template <class S, int MR, int NV>
+void pv_dp(const float* pb, const float* vp, std::int64_t dv, std::int64_t c, std::int64_t np, float* acc) {
+  typename S::vf o[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) o[r][j] = S::load(acc + r * dv + c + j * S::W);
+  for (std::int64_t u = 0; u < np; ++u) {
+    typename S::vf vv[NV];
+    for (int j = 0; j < NV; ++j) vv[j] = S::load(vp + u * dv + c + j * S::W);
+    for (int r = 0; r < MR; ++r) {
+      const auto b = S::bcast32(pb + r * (kTile / 2) + u);
+      for (int j = 0; j < NV; ++j) o[r][j] = S::dp(o[r][j], b, vv[j]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) S::store(acc + r * dv + c + j * S::W, o[r][j]);
+}
+
+template <class T>
+struct type_tag {
+  using type = T;
+};
+template <class F>
+decltype(auto) with_kv_type(dtype dt, F&& f) {
+  switch (dt) {
+    case dtype::bf16: return f(type_tag<bf16_t>{});
+    case dtype::int8: return f(type_tag<std::int8_t>{});
+    case dtype::fp8: return f(type_tag<fp8_t>{});
+    default: return f(type_tag<float>{});
+  }
+}
+
+// Calls f(std::integral_constant<int, MR>) for MR = n (1..12).
+template <class F>
+void with_rows(std::int64_t n, F&& f) {
+  switch (n) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    case 6: f(std::integral_constant<int, 6>{}); break;
+    case 7: f(std::integral_constant<int, 7>{}); break;
+    case 8: f(std::integral_constant<int, 8>{}); break;
+    case 9: f(std::integral_constant<int, 9>{}); break;
+    case 10: f(std::integral_constant<int, 10>{}); break;
+    case 11: f(std::integral_constant<int, 11>{}); break;
+    default: f(std::integral_constant<int, 12>{}); break;
+  }
+}
+inline constexpr std::int64_t kBcastRows = 12;  // rows per broadcast-FMA register tile (24 accumulators)
+
+// Row pointers (and, for int8 / fp8, scales times the trait's conversion factor) of keys [k0, k0+nt);
+// rows past nt repeat row 0 (their scores are masked).
+template <class S>
+void tile_rows(const attention_desc& d, const attention_args& a, const void* cache, const float* scale, std::int64_t dim, const item& it,
+               std::int64_t k0, std::int64_t nt, const void** rows, float* sc) {
+  const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
+  const std::int64_t row_bytes = dim * static_cast<std::int64_t>(dtype_size(d.kv_dt));
+  const float factor = S::kv_factor(d.kv_dt);
+  for (std::int64_t t = 0; t < kTile; ++t) {
+    const std::int64_t j = k0 + (t < nt ? t : 0);
+    const std::int64_t slot = (static_cast<std::int64_t>(bt[j / d.block_size]) * d.hkv + it.kvh) * d.block_size + j % d.block_size;
+    rows[t] = static_cast<const char*>(cache) + slot * row_bytes;
+    if (sc != nullptr) sc[t] = scale != nullptr ? scale[slot] * factor : 1.0f;
+  }
+}
+
+// S[r][t0 + t] for GR rows x TR keys read in place (type KT, converted in registers), one reduction.
+template <class S, int GR, class KT>
+void qk_reduce(const float* q, std::int64_t dk, const void* const* krow, float* s) {
+  constexpr int TR = S::kAcc / GR;
+  const KT* k[TR];
+  for (int t = 0; t < TR; ++t) k[t] = static_cast<const KT*>(krow[t]);
+  typename S::vf acc[S::kAcc];
+  for (auto& x : acc) x = S::zero();
+  for (std::int64_t i = 0; i < dk; i += S::W) {
+    typename S::vf kv[TR];
+    for (int t = 0; t < TR; ++t) kv[t] = S::cvt(k[t] + i);
+    for (int r = 0; r < GR; ++r) {
+      const auto qv = S::load(q + r * dk + i);
+      for (int t = 0; t < TR; ++t) acc[r * TR + t] = S::fma(qv, kv[t], acc[r * TR + t]);
+    }
+  }
+  alignas(64) float out[S::kAcc];
+  S::reduce(acc, out);
+  for (int r = 0; r < GR; ++r)
+    for (int t = 0; t < TR; ++t) s[r * kTile + t] = out[r * TR + t];
+}
+
+// Same with bf16 Q (qb, unscaled) and bf16 K: vdpbf16ps over pairs, times `post`.
+template <class S, int GR>
+void qk_reduce_dp(const bf16_t* qb, std::int64_t dk, const void* const* krow, float* s, float post) {
+  constexpr int TR = S::kAcc / GR;
+  const bf16_t* k[TR];
+  for (int t = 0; t < TR; ++t) k[t] = static_cast<const bf16_t*>(krow[t]);
+  typename S::vf acc[S::kAcc];
+  for (auto& x : acc) x = S::zero();
+  for (std::int64_t i = 0; i < dk; i += 2 * S::W) {
+    typename S::vf kv[TR];
+    for (int t = 0; t < TR; ++t) kv[t] = S::load_bits(k[t] + i);
+    for (int r = 0; r < GR; ++r) {
+      const auto qv = S::load_bits(qb + r * dk + i);
+      for (int t = 0; t < TR; ++t) acc[r * TR + t] = S::dp(acc[r * TR + t], qv, kv[t]);
+    }
+  }
+  alignas(64) float out[S::kAcc];
+  S::reduce(acc, out);
+  for (int r = 0; r < GR; ++r)
+    for (int t = 0; t < TR; ++t) s[r * kTile + t] = out[r * TR + t] * post;
+}
+
+// S[MR rows][kTile] = Q . KT with KT [E][kTile] 32-bit elements (fp32 values, or bf16 pairs when DP),
+// q rows of E 32-bit elements at stride ldq; broadcast one q element, two key vectors per step.
+template <class S, int MR, bool DP>
+void qk_bcast(const float* q, std::int64_t ldq, const float* kt, std::int64_t e_count, float* s, float post) {
+  static_assert(kTile == 2 * S::W);
+  typename S::vf acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = S::zero();
+  for (std::int64_t e = 0; e < e_count; ++e) {
+    const auto k0 = S::load(kt + e * kTile), k1 = S::load(kt + e * kTile + S::W);
+    for (int r = 0; r < MR; ++r) {
+      const auto b = S::bcast32(q + r * ldq + e);
+      if constexpr (DP) {
+        acc[r][0] = S::dp(acc[r][0], b, k0);
+        acc[r][1] = S::dp(acc[r][1], b, k1);
+      } else {
+        acc[r][0] = S::fma(b, k0, acc[r][0]);
+        acc[r][1] = S::fma(b, k1, acc[r][1]);
+      }
+    }
+  }
+  const auto pv = S::set1(post);
+  for (int r = 0; r < MR; ++r) {
+    S::store(s + r * kTile, DP ? S::mul(acc[r][0], pv) : acc[r][0]);
+    S::store(s + r * kTile + S::W, DP ? S::mul(acc[r][1], pv) : acc[r][1]);
+  }
+}
+
+// acc[GR rows][NV vectors at column c] += P[rows][t] * V[t][c...] over n keys, V rows read in place.
+template <class S, int GR, int NV, class KT>
+void pv_rows(const float* p, const void* const* vrow, std::int64_t c, std::int64_t n, float* acc, std::int64_t dv) {
+  typename S::vf o[GR][NV];
+  for (int r = 0; r < GR; ++r)
+    for (int j = 0; j < NV; ++j) o[r][j] = S::load(acc + r * dv + j * S::W);
+  for (std::int64_t t = 0; t < n; ++t) {
+    const KT* v = static_cast<const KT*>(vrow[t]) + c;
+    typename S::vf vv[NV];
+    for (int j = 0; j < NV; ++j) vv[j] = S::cvt(v + j * S::W);
+    for (int r = 0; r < GR; ++r) {
+      const auto pr = S::set1(p[r * kTile + t]);
+      for (int j = 0; j < NV; ++j) o[r][j] = S::fma(pr, vv[j], o[r][j]);
+    }
+  }
+  for (int r = 0; r < GR; ++r)
+    for (int j = 0; j < NV; ++j) S::store(acc + r * dv + j * S::W, o[r][j]);
+}
+
+template <class S, int GR, class KT>
+void pv_all(const attention_desc& d, const float* p, const void* const* vrow, std::int64_t rows_pad, std::int64_t nt, float* acc) {
+  constexpr int NV = S::kNV;
+  for (std::int64_t r = 0; r < rows_pad; r += GR) {
+    std::int64_t c = 0;
+    for (; c + NV * S::W <= d.dv; c += NV * S::W) pv_rows<S, GR, NV, KT>(p + r * kTile, vrow, c, nt, acc + r * d.dv + c, d.dv);
+    for (; c < d.dv; c += S::W) pv_rows<S, GR, 1, KT>(p + r * kTile, vrow, c, nt, acc + r * d.dv + c, d.dv);
+  }
+}
+
+template <class S>
+void run_item_fast(const attention_desc& d, const attention_args& a, const item& it, float* ws, float* partial, const path_opts& o) {
+  const workspace_layout L = workspace(d);
+  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group;
+  const int gr = rows >= 4 ? 4 : (rows >= 2 ? 2 : 1);
+  const std::int64_t rows_pad = round_up(rows, gr);
+  const std::int64_t q_len = a.q_start[it.b + 1] - a.q_start[it.b], ctx = a.ctx_lens[it.b];
+  const std::int64_t row0 = a.q_start[it.b] + it.q0;
+  const float qscale = attention_scale(d) * kLog2e;
+  const bool scaled = d.kv_dt == dtype::int8 || d.kv_dt == dtype::fp8;
+  // Which form each product takes (see the comment above path_opts).
+  const bool dp = o.bf16_dot && d.q_dt == dtype::bf16 && d.kv_dt == dtype::bf16 && d.dk % (2 * S::W) == 0;
+  const std::int64_t e_count = dp ? d.dk / 2 : d.dk;        // 32-bit elements per K row
+  const bool bcast = rows >= std::max<std::int64_t>(4, e_count / 8);  // transposition pays for itself
+  const bool k_direct = dp || d.kv_dt == dtype::fp32 || (!bcast && rows <= 4);
+  const bool v_direct = d.kv_dt == dtype::fp32 || rows <= 4;
+  float* q = ws + L.q;
+  auto* qb = reinterpret_cast<bf16_t*>(ws + L.qb);
+  float* acc = ws + L.acc;
+  float* m = ws + L.m;
+  float* l = ws + L.l;
+  float* sc = ws + L.s;
+  const std::size_t q_es = dtype_size(d.q_dt);
+  for (std::int64_t r = 0; r < rows_pad; ++r) {
+    if (r < rows) {
+      const std::int64_t src_row = (row0 + r / group) * d.hq + it.kvh * group + r % group;
+      const auto* src = static_cast<const unsigned char*>(a.q) + static_cast<std::size_t>(src_row * d.dk) * q_es;
+      if (dp) {
+        std::copy_n(reinterpret_cast<const bf16_t*>(src), d.dk, qb + r * d.dk);
+      } else {
+        S::dequant(d.q_dt, src, 1.0f, q + r * d.dk, d.dk);
+        S::scale(q + r * d.dk, qscale, d.dk);
+      }
+    } else {
+      if (dp) std::fill(qb + r * d.dk, qb + (r + 1) * d.dk, bf16_t{0});
+      else std::fill(q + r * d.dk, q + (r + 1) * d.dk, 0.0f);
+    }
+    m[r] = kNegInf;
+    l[r] = 0;
+    std::fill(acc + r * d.dv, acc + (r + 1) * d.dv, 0.0f);
+  }
+  const void* krow[kTile];
+  const void* vrow[kTile];
+  const void* kscr[kTile];  // rows of a dequantized tile in scratch
+  const void* vscr[kTile];
+  for (std::int64_t t = 0; t < kTile; ++t) {
+    kscr[t] = ws + L.k + t * d.dk;
+    vscr[t] = ws + L.v + t * d.dv;
+  }
+  float* ks = ws + L.ks;
+  float* vs = ws + L.vs;
+  const std::int64_t ahead = prefetch_tiles(d);
+  for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
+    const std::int64_t nt = std::min(kTile, it.khi - k0);
+    prefetch_ahead(d, a, it, k0, ahead);
+    tile_rows<S>(d, a, a.k_cache, a.k_scale, d.dk, it, k0, nt, krow, ks);
+    // ---- S = Q K^T ----
+    const void* const* ksrc = krow;
+    if (!k_direct) {  // low-precision K used by many rows: dequantize once
+      gather_rows<S>(d, a, a.k_cache, a.k_scale, d.dk, it, k0, nt, ws + L.k);
+      for (std::int64_t t = nt; t < kTile; ++t) kscr[t] = kscr[0];
+      ksrc = kscr;
+    }
+    if (bcast) {
+      float* kt = ws + L.kt;
+      for (std::int64_t e0 = 0; e0 < e_count; e0 += S::W)
+        for (std::int64_t t0 = 0; t0 < kTile; t0 += S::W) S::transpose(ksrc + t0, e0, kt + e0 * kTile + t0, kTile);
+      const float* qsrc = dp ? reinterpret_cast<const float*>(qb) : q;
+      for (std::int64_t r = 0; r < rows; r += kBcastRows)
+        with_rows(std::min(kBcastRows, rows - r), [&](auto mr) {
+          if (dp) qk_bcast<S, mr.value, true>(qsrc + r * e_count, e_count, kt, e_count, sc + r * kTile, qscale);
+          else qk_bcast<S, mr.value, false>(qsrc + r * e_count, e_count, kt, e_count, sc + r * kTile, 1.0f);
+        });
+    } else {
+      constexpr int kAcc = S::kAcc;
+      auto block = [&](auto grc) {
+        constexpr int G = decltype(grc)::value;
+        constexpr int TR = kAcc / G;
+        for (std::int64_t r = 0; r < rows_pad; r += G)
+          for (std::int64_t t = 0; t < nt; t += TR) {
+            if (dp) qk_reduce_dp<S, G>(qb + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t, qscale);
+            else if (ksrc == kscr) qk_reduce<S, G, float>(q + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t);
+            else with_kv_type(d.kv_dt, [&](auto tag) {
+              qk_reduce<S, G, typename decltype(tag)::type>(q + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t);
+            });
+          }
+      };
+      if (gr == 4) block(std::integral_constant<int, 4>{});
+      else if (gr == 2) block(std::integral_constant<int, 2>{});
+      else block(std::integral_constant<int, 1>{});
+    }
+    if (scaled && k_direct)  // per-token K scale applied to the score
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t t = 0; t < nt; ++t) sc[r * kTile + t] *= ks[t];
+    softmax_tile<S>(d, sc, m, l, acc, rows, rows_pad, ctx - q_len + it.q0, k0, nt);
+    // ---- acc += P V ----
+    if (o.bf16_pv) {
+      if (!d.v_in_k) tile_rows<S>(d, a, a.v_cache, a.v_scale, d.dv, it, k0, nt, vrow, vs);
+      float* vp = ws + L.v;
+      S::pair_rows(d.v_in_k ? krow : vrow, nt, d.dv, vp);
+      float* pb = ws + L.pb;
+      for (std::int64_t r = 0; r < rows_pad; ++r) S::to_bf16_pairs(sc + r * kTile, pb + r * (kTile / 2));
+      const std::int64_t np = div_up(nt, 2);
+      for (std::int64_t r = 0; r < rows_pad; r += 4) {
+        auto rows_of = [&](auto mrc) {
+          constexpr int MR = decltype(mrc)::value;
+          std::int64_t c = 0;
+          for (; c + 4 * S::W <= d.dv; c += 4 * S::W) pv_dp<S, MR, 4>(pb + r * (kTile / 2), vp, d.dv, c, np, acc + r * d.dv);
+          for (; c < d.dv; c += S::W) pv_dp<S, MR, 1>(pb + r * (kTile / 2), vp, d.dv, c, np, acc + r * d.dv);
+        };
+        if (rows_pad - r >= 4) rows_of(std::integral_constant<int, 4>{});
+        else if (rows_pad - r >= 2) rows_of(std::integral_constant<int, 2>{});
+        else rows_of(std::integral_constant<int, 1>{});
+      }
       continue;
     }
-    float mm = m[r], w = 1.0f, denom = l[r];
-    if (d.sinks) {
-      const float sink = a.sinks[head] * kLog2e;
-      const float mx = std::max(mm, sink);
-      w = std::exp2(mm - mx);
-      denom = l[r] * w + std::exp2(sink - mx);
+    const void* const* vsrc;
+    if (d.v_in_k) {  // V = the first dv values of each K row
+      if (ksrc == kscr) {
+        vsrc = kscr;
+      } else if (v_direct) {
+        vsrc = krow;
+      } else {
+        gather_rows<S>(d, a, a.k_cache, a.k_scale, d.dk, it, k0, nt, ws + L.v, d.dv);
+        vsrc = vscr;
+      }
+    } else if (v_direct) {
+      tile_rows<S>(d, a, a.v_cache, a.v_scale, d.dv, it, k0, nt, vrow, vs);
+      vsrc = vrow;
+    } else {
+      gather_rows<S>(d, a, a.v_cache, a.v_scale, d.dv, it, k0, nt, ws + L.v);
+      vsrc = vscr;
     }
-    float* o = a.out + (row * d.hq + head) * d.dv;
-    std::copy(acc + r * d.dv, acc + (r + 1) * d.dv, o);
-    S::scale(o, w / denom, d.dv);
+    const bool v_in_place = vsrc == krow || vsrc == vrow;
+    if (scaled && v_in_place) {  // per-token V scale applied to the probability (after l summed it)
+      const float* vsc = d.v_in_k ? ks : vs;
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t t = 0; t < nt; ++t) sc[r * kTile + t] *= vsc[t];
+    }
+    auto pv = [&](auto grc) {
+      constexpr int G = decltype(grc)::value;
+      if (!v_in_place) pv_all<S, G, float>(d, sc, vsrc, rows_pad, nt, acc);
+      else with_kv_type(d.kv_dt, [&](auto tag) { pv_all<S, G, typename decltype(tag)::type>(d, sc, vsrc, rows_pad, nt, acc); });
+    };
+    if (gr == 4) pv(std::integral_constant<int, 4>{});
+    else if (gr == 2) pv(std::integral_constant<int, 2>{});
+    else pv(std::integral_constant<int, 1>{});
   }
+  if (o.bf16_pv) {  // back to column order (pv_perm_col)
+    float* tmp = ws + L.v;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < d.dv; ++c) tmp[pv_perm_col(c)] = acc[r * d.dv + c];
+      std::copy_n(tmp, d.dv, acc + r * d.dv);
+    }
+  }
+  finish_rows<S>(d, a, it, acc, m, l, rows, row0, partial);
 }
 
 // Stage 1: out = sum_s acc_s 2^(m_s - M) / (sum_s l_s 2^(m_s - M) [+ 2^(sink - M)]).
@@ -329,14 +719,17 @@ void merge(const attention_desc& d, const attention_args& a, const float* partia
 }
 
 template <class S>
-void execute(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr) {
+void execute(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr, const path_opts& o = {}) {
   float* partial = static_cast<float*>(a.scratch);
   if (stage == 1) {
     merge<S>(d, a, partial, ithr, nthr);
     return;
   }
   float* ws = partial + partial_floats(d) + workspace(d).total * ithr;
-  for_each_item(d, a, ithr, nthr, [&](const item& it) { run_item<S>(d, a, it, ws, partial); });
+  for_each_item(d, a, ithr, nthr, [&](const item& it) {
+    if constexpr (requires { S::kFast; }) run_item_fast<S>(d, a, it, ws, partial, o);
+    else run_item<S>(d, a, it, ws, partial);
+  });
 }
 
 }  // namespace

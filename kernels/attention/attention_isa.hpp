@@ -8,6 +8,8 @@ void execute_generic(const attention_desc& d, const attention_args& a, int stage
 #if defined(__x86_64__) || defined(_M_X64)
 void execute_avx2(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr);
 void execute_avx512(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr);
+// bf16 Q and cache: both products on vdpbf16ps, P rounded to bf16 for P.V (needs AVX512_BF16).
+void execute_avx512_bf16dot(const attention_desc& d, const attention_args& a, int stage, int ithr, int nthr);
 #endif
 
 }  // namespace infermark::attn_isa
