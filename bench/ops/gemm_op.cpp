@@ -117,8 +117,8 @@ class gemm_case final : public kernel_case {
   std::string impl_name() const override { return peer_ ? std::string(peer_->name()) : std::string(impl_->name); }
   work_model work() const override { return gemm_work(d_); }
   bool uses_backend() const override { return peer_ == nullptr; }
-  // fp8 has no CPU unit: the kernels dequantize into fp32 FMAs, so the fp32 peak bounds them.
-  std::string peak_dtype() const override { return d_.dt == dtype::fp8 ? "fp32" : ""; }
+  // fp8 has no CPU unit: the roofline is the probe's "fp8" ceiling, the faster of the bf16 dot products
+  // (exact for e4m3 operands; avx512:fp8) and fp32 FMAs (avx512:fp8-fma and the AVX2/generic kernels).
 
   void run(const backend& be) override {
     if (peer_) {

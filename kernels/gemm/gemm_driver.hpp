@@ -59,20 +59,39 @@ inline void partition(std::int64_t m, std::int64_t n_panels, std::int64_t mr, in
   split(n_panels, best_tn, jt, jp0, jp1);
 }
 
-// Bytes of workspace one worker of `nthr` needs for `d`: the packed row block (MC x KC in MR-row
-// micro-panels) for kernels that pack the source, else 0. Rounded to 64 so worker slices stay aligned.
+// A microkernel whose weights must be converted before use (K::converts_b): the driver converts each
+// packed kc x NR weight micro-panel once per row block into the worker's workspace
+// (K::convert_b(panel, kc, out), K::b_scratch_bytes(kc) bytes, element type K::bk_t) and every row tile
+// of the block reads the converted copy.
 template <class K>
-std::size_t worker_workspace(const gemm_desc& d, int nthr) {
+constexpr bool converts_b() {
+  if constexpr (requires { K::converts_b; }) return K::converts_b;
+  return false;
+}
+
+inline std::size_t round64(std::size_t v) { return (v + 63) / 64 * 64; }
+
+// Bytes of workspace one worker of `nthr` needs for `d`: the packed row block (MC x KC in MR-row
+// micro-panels) for kernels that pack the source, plus the converted weight micro-panel for kernels
+// that convert weights; 0 for neither. Rounded to 64 so worker slices and parts stay aligned.
+template <class K>
+std::size_t a_workspace(const gemm_desc& d) {
   if constexpr (K::packs_a) {
-    (void)nthr;  // a worker never gets more rows than m (nor more than MC at a time)
     const std::int64_t mc_max = std::min<std::int64_t>(K::MC, ceil_div(d.m, K::MR) * K::MR);
     const std::int64_t a_elems = (mc_max / K::MR) * K::a_panel_elems(std::min<std::int64_t>(K::KC, d.k));
-    const std::size_t bytes = static_cast<std::size_t>(a_elems) * sizeof(typename K::a_t);
-    return (bytes + 63) / 64 * 64;
+    return round64(static_cast<std::size_t>(a_elems) * sizeof(typename K::a_t));
   } else {
-    (void)d, (void)nthr;
+    (void)d;
     return 0;
   }
+}
+
+template <class K>
+std::size_t worker_workspace(const gemm_desc& d, int nthr) {
+  (void)nthr;  // a worker never gets more rows than m (nor more than MC at a time)
+  std::size_t bytes = a_workspace<K>(d);
+  if constexpr (converts_b<K>()) bytes += round64(static_cast<std::size_t>(K::b_scratch_bytes(std::min<std::int64_t>(K::KC, d.k))));
+  return bytes;
 }
 
 // gemm_impl::workspace_bytes: nthr worker slices.
@@ -95,10 +114,13 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
   partition(d.m, n_panels, K::MR, ithr, nthr, m0, m1, jp0, jp1);
   if (m0 >= m1 || jp0 >= jp1) return;
   using a_t = typename K::a_t;
+  // This worker's slice of the workspace (null when the kernel needs none).
+  unsigned char* mine = args.workspace == nullptr ? nullptr
+                                                  : static_cast<unsigned char*>(args.workspace) +
+                                                        static_cast<std::size_t>(ithr) * worker_workspace<K>(d, nthr);
   a_t* abuf = nullptr;
-  if constexpr (K::packs_a)
-    abuf = reinterpret_cast<a_t*>(static_cast<unsigned char*>(args.workspace) +
-                                  static_cast<std::size_t>(ithr) * worker_workspace<K>(d, nthr));
+  if constexpr (K::packs_a) abuf = reinterpret_cast<a_t*>(mine);
+  [[maybe_unused]] void* bbuf = mine == nullptr ? nullptr : mine + a_workspace<K>(d);
   for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC) {
     const std::int64_t kc = std::min<std::int64_t>(K::KC, d.k - p0);
     for (std::int64_t ic = m0; ic < m1; ic += K::MC) {
@@ -108,7 +130,15 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
       const std::int64_t b_bytes = K::b_panel_bytes(kc);
       const std::int64_t chunk = ceil_div(b_bytes, tiles * 64) * 64;
       for (std::int64_t jp = jp0; jp < jp1; ++jp) {
-        const auto* b = K::b_panel(d, args.packed_wei, jp, p0);
+        const auto* b = [&] {
+          if constexpr (converts_b<K>()) {
+            auto* out = static_cast<typename K::bk_t*>(bbuf);
+            K::convert_b(K::b_panel(d, args.packed_wei, jp, p0), kc, out);
+            return static_cast<const typename K::bk_t*>(out);
+          } else {
+            return K::b_panel(d, args.packed_wei, jp, p0);
+          }
+        }();
         const int nr = static_cast<int>(std::min<std::int64_t>(K::NR, d.n - jp * K::NR));
         // The next weight panel comes from memory: with several row tiles per panel (compute-bound),
         // each tile asks for its share of it into L2 so the next panel's first tile does not wait on

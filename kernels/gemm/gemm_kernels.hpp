@@ -40,7 +40,8 @@ struct lowp_layout {
 };
 inline constexpr lowp_layout bf16_avx512_layout{64, 2, false};
 inline constexpr lowp_layout int8_avx512_layout{64, 4, true};
-inline constexpr lowp_layout fp8_avx512_layout{64, 1, false};
+inline constexpr lowp_layout fp8_avx512_layout{64, 2, false};      // bf16 dot products on k pairs
+inline constexpr lowp_layout fp8_fma_avx512_layout{64, 1, false};  // fp32 FMAs
 inline constexpr lowp_layout bf16_avx2_layout{16, 1, false};
 inline constexpr lowp_layout int8_avx2_layout{16, 2, false};
 inline constexpr lowp_layout fp8_avx2_layout{16, 1, false};
@@ -55,6 +56,8 @@ void int8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int n
 std::size_t int8_workspace_avx512(const gemm_desc& d, int nthr);
 void fp8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
 std::size_t fp8_workspace_avx512(const gemm_desc& d, int nthr);
+void fp8_fma_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp8_fma_workspace_avx512(const gemm_desc& d, int nthr);
 void bf16_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
 std::size_t bf16_workspace_avx2(const gemm_desc& d, int nthr);
 void int8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
@@ -62,7 +65,7 @@ std::size_t int8_workspace_avx2(const gemm_desc& d, int nthr);
 void fp8_execute_avx2(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
 std::size_t fp8_workspace_avx2(const gemm_desc& d, int nthr);
 
-extern const gemm_impl bf16_avx512_impl, int8_avx512_impl, fp8_avx512_impl;
+extern const gemm_impl bf16_avx512_impl, int8_avx512_impl, fp8_avx512_impl, fp8_fma_avx512_impl;
 extern const gemm_impl bf16_avx2_impl, int8_avx2_impl, fp8_avx2_impl;
 extern const gemm_impl bf16_generic_impl, int8_generic_impl, fp8_generic_impl;
 

@@ -159,8 +159,15 @@ const gemm_impl int8_avx512_impl{
     lowp_bytes<int8_avx512_layout>, lowp_pack<int8_avx512_layout>, int8_execute_avx512, int8_workspace_avx512};
 const gemm_impl fp8_avx512_impl{
     "avx512:fp8",
-    [](const gemm_desc& d) { return needs(d, "avx512:fp8", dtype::fp8, isa_level::avx512, true, ""); },
+    [](const gemm_desc& d) {
+      return needs(d, "avx512:fp8", dtype::fp8, isa_level::avx512, effective_features().avx512_bf16, "avx512_bf16");
+    },
     lowp_bytes<fp8_avx512_layout>, lowp_pack<fp8_avx512_layout>, fp8_execute_avx512, fp8_workspace_avx512};
+const gemm_impl fp8_fma_avx512_impl{
+    "avx512:fp8-fma",
+    [](const gemm_desc& d) { return needs(d, "avx512:fp8-fma", dtype::fp8, isa_level::avx512, true, ""); },
+    lowp_bytes<fp8_fma_avx512_layout>, lowp_pack<fp8_fma_avx512_layout>, fp8_fma_execute_avx512,
+    fp8_fma_workspace_avx512};
 const gemm_impl bf16_avx2_impl{
     "avx2:bf16", [](const gemm_desc& d) { return needs(d, "avx2:bf16", dtype::bf16, isa_level::avx2, true, ""); },
     lowp_bytes<bf16_avx2_layout>, lowp_pack<bf16_avx2_layout>, bf16_execute_avx2, bf16_workspace_avx2};

@@ -246,6 +246,40 @@ TEST(Gemm, ListEndsWithReferenceAndNamesAreUnique) {
   EXPECT_EQ(gemm_find("generic:fp32").name, "generic:fp32");
 }
 
+TEST(Gemm, Fp8EveryCodeIsExactInWeightsAndSource) {
+  // Every non-NaN e4m3 code (subnormals, zeros of both signs, the largest) times 1.0, as a weight and as
+  // a source value, through each fp8 implementation this CPU runs: the conversions must be exact.
+  std::vector<fp8_t> codes;
+  for (int c = 0; c < 256; ++c)
+    if ((c & 0x7f) != 0x7f) codes.push_back(static_cast<fp8_t>(c));
+  const auto n = static_cast<std::int64_t>(codes.size());
+  const fp8_t one = f32_to_fp8_e4m3(1.0f);
+  for (const auto& impl : gemm_impls()) {
+    const gemm_desc wd{1, n, 2, dtype::fp8}, sd{n, 1, 2, dtype::fp8};
+    if (impl.check(wd) || impl.check(sd)) continue;
+    for (bool in_weights : {true, false}) {
+      const gemm_desc& d = in_weights ? wd : sd;
+      std::vector<fp8_t> src(static_cast<std::size_t>(d.m * 2), 0), wei(static_cast<std::size_t>(d.n * 2), 0);
+      for (std::int64_t i = 0; i < n; ++i) {
+        (in_weights ? wei : src)[static_cast<std::size_t>(2 * i)] = codes[static_cast<std::size_t>(i)];
+        (in_weights ? src : wei)[0] = one;
+      }
+      std::vector<float> src_scale(static_cast<std::size_t>(d.m), 1.0f), wei_scale(static_cast<std::size_t>((d.n + 127) / 128), 1.0f);
+      std::vector<std::uint8_t> packed(impl.packed_bytes(d));
+      impl.pack(d, wei.data(), packed.data());
+      host_vector<std::byte> ws(impl.workspace_bytes(d, 1));
+      std::vector<float> dst(static_cast<std::size_t>(d.m * d.n), kNaN);
+      impl.execute(d, gemm_args{src.data(), packed.data(), dst.data(), src_scale.data(), wei_scale.data(),
+                                ws.empty() ? nullptr : ws.data()}, 0, 1);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float want = fp8_e4m3_to_f32(codes[static_cast<std::size_t>(i)]);
+        EXPECT_EQ(dst[static_cast<std::size_t>(i)], want)
+            << impl.name << (in_weights ? " weight" : " source") << " code 0x" << std::hex << int(codes[static_cast<std::size_t>(i)]);
+      }
+    }
+  }
+}
+
 TEST(Gemm, WorkspaceIsWhatPackingTheSourceNeeds) {
   // Kernels that read src in place need none; kernels that pack src rows need one slice per worker,
   // growing with rows (up to the row block) and k (up to the k block), never with n.
@@ -276,7 +310,9 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
     for (const auto& impl : gemm_impls()) {
       if (impl.name.starts_with("avx512") || impl.name.starts_with("avx2") || impl.name.starts_with("neon")) {
         // Each asked about its own format, so the ISA is the only reason left to refuse.
-        const dtype dt = parse_dtype(impl.name.substr(impl.name.find(':') + 1));
+        // "<isa>:<format>[-<variant>]", e.g. avx512:fp8-fma
+        const std::string_view fmt = impl.name.substr(impl.name.find(':') + 1);
+        const dtype dt = parse_dtype(fmt.substr(0, fmt.find('-')));
         const auto why = impl.check(gemm_desc{4, 4, 4, dt});
         ASSERT_TRUE(why.has_value()) << impl.name << " accepted a generic-capped CPU";
         EXPECT_NE(why->find("generic"), std::string::npos) << *why;
@@ -297,8 +333,11 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
     }
   }
   if (detected_isa() == isa_level::avx512) {
+    // fp8 goes through bf16 dot products where the CPU has them, else fp32 FMAs.
+    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name,
+              effective_features().avx512_bf16 ? "avx512:fp8" : "avx512:fp8-fma");
+    EXPECT_FALSE(gemm_find("avx512:fp8-fma").check(gemm_desc{4, 4, 4, dtype::fp8}).has_value());
     EXPECT_EQ(gemm_select(fp32).name, "avx512:fp32");
-    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name, "avx512:fp8");
     // bf16 and int8 need their extensions on top of AVX-512 F/BW/VL/DQ.
     const auto& f = detected_features();
     EXPECT_EQ(gemm_find("avx512:bf16").check(gemm_desc{4, 4, 4, dtype::bf16}).has_value(), !f.avx512_bf16);
