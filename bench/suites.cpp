@@ -35,8 +35,9 @@ gemm:m1n7168k2048:fp32:cache=cold
 moe:t64e256k8h7168i2048s2048g8gk4el8:fp8:score=sigmoid_group_topk
 moe:t64e128k8h2048i768:bf16
 moe:t8e128k8h2048i768:bf16:cache=cold
-# attention: GQA decode (Qwen3-235B heads), MLA decode (DeepSeek-V3 absorbed, 16 heads), causal prefill,
-# gpt-oss sliding window with sinks
+# attention: MHA decode (memory-bound here), GQA decode (Qwen3-235B heads), MLA decode (DeepSeek-V3
+# absorbed, 16 heads), causal prefill, gpt-oss sliding window with sinks
+attn:b16q1ctx4096hq32hkv32dk128:bf16:cache=cold
 attn:b16q1ctx4096hq64hkv4dk128:bf16:cache=cold
 attn:b32q1ctx4096hq16hkv1dk576dv512bs64:bf16:mla=on:cache=cold
 attn:b1q2048ctx2048hq32hkv8dk128:fp32
@@ -67,6 +68,8 @@ moe:t64e128k8h4096i1536el32:bf16
 moe:t64e8k2h4096i14336:bf16:score=topk_softmax
 moe:t64e128k4h2880i2880el32:bf16:score=topk_softmax:act=swiglu_oai
 moe:t64e128k8h2048i768:bf16:route=zipf
+attn:b16q1ctx4096hq32hkv32dk128:fp32:cache=cold
+attn:b16q1ctx4096hq32hkv32dk128:bf16:cache=cold
 attn:b16q1ctx4096hq64hkv8dk128:bf16:cache=cold
 attn:b16q1ctx4096hq64hkv8dk128:int8:cache=cold
 attn:b16q1ctx4096hq64hkv8dk128:fp8:cache=cold
@@ -74,6 +77,7 @@ attn:b8q1ctx32768hq32hkv8dk128split8:bf16:cache=cold
 attn:b32q1ctx4096hq16hkv1dk576dv512bs64:bf16:mla=on:cache=cold
 attn:b32q2ctx4096hq128hkv1dk576dv512bs64:bf16:mla=on
 attn:b1q2048ctx2048hq32hkv8dk128:fp32
+attn:b1q2048ctx2048hq32hkv8dk128:bf16
 attn:b1q4096ctx4096hq64hkv4dk128:bf16
 attn:b1q2048ctx2048hq128hkv128dk192dv128:bf16
 attn:b8q1ctx4096hq64hkv8dk64win128:bf16:sinks=on

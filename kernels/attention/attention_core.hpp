@@ -1,13 +1,14 @@
 // The optimized attention framework, written once and instantiated per ISA (attention_avx512.cpp,
 // attention_avx2.cpp, attention_generic.cpp) with a small SIMD trait `S` (BLIS style: only the
-// conversions, the reduction and exp2 differ per ISA). Include only from those files.
+// conversions, the reduction, transposes and exp2 differ per ISA). Include only from those files.
 //
 // Work item = (sequence, query tile of qt tokens, KV head, KV split). Its rows are the qt x group query
-// heads that share the KV head, so each K/V tile is dequantized once (into fp32 scratch) and used by
-// every row: for each tile of kTile keys
-//   S[rows][keys] = Q K^T        (register tile GR rows x TR keys, S::kAcc accumulators, one reduction)
-//   online softmax in base 2     (Q is pre-scaled by scale*log2(e))
-//   acc[rows][dv] += P V         (register tile GR rows x kNV vectors)
+// heads that share the KV head, so each K/V tile is read once for every row: for each tile of kTile keys
+//   S[rows][keys] = Q K^T        (reduction register tiles, or broadcast tiles against K transposed)
+//   online softmax in base 2     (Q is pre-scaled by scale*log2(e); or S scaled after, bf16 Q)
+//   acc[rows][dv] += P V         (broadcast register tiles GR rows x kNV vectors)
+// The direct path (run_item_fast, traits with kFast) reads cache rows in place; the portable one
+// (run_item) dequantizes each tile into fp32 scratch first. See README.md for when each form is used.
 // Threads take contiguous runs of items of about equal cost (rows x keys), so causal prefill and mixed
 // context lengths balance.
 #pragma once
@@ -126,20 +127,34 @@ void for_each_item(const attention_desc& d, const attention_args& a, int ithr, i
   });
 }
 
+// Calls f(t, count, slot) for each run of keys [k0 + t, k0 + t + count) of (sequence, KV head) that
+// sits in one cache block, whose first slot (row index into the cache) is `slot`. One division per
+// call: per-key divisions by the block size cost as much as the decode tile's arithmetic.
+template <class F>
+void for_each_run(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t n, F&& f) {
+  const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
+  std::int64_t blk = k0 / d.block_size, off = k0 - blk * d.block_size;
+  for (std::int64_t t = 0; t < n; ++blk, off = 0) {
+    const std::int64_t count = std::min(n - t, d.block_size - off);
+    f(t, count, (static_cast<std::int64_t>(bt[blk]) * d.hkv + it.kvh) * d.block_size + off);
+    t += count;
+  }
+}
+
 // Dequantizes the first `len` values of the cache rows (of `dim` values) of keys [k0, k0+n) of
 // (sequence, KV head) into dst[n][len] fp32.
 template <class S>
 void gather_rows(const attention_desc& d, const attention_args& a, const void* cache, const float* scale, std::int64_t dim,
                  const item& it, std::int64_t k0, std::int64_t n, float* dst, std::int64_t len = 0) {
   if (len == 0) len = dim;
-  const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
   const std::size_t es = dtype_size(d.kv_dt);
-  for (std::int64_t t = 0; t < n; ++t) {
-    const std::int64_t j = k0 + t;
-    const std::int64_t slot = (static_cast<std::int64_t>(bt[j / d.block_size]) * d.hkv + it.kvh) * d.block_size + j % d.block_size;
-    const auto* src = static_cast<const unsigned char*>(cache) + static_cast<std::size_t>(slot * dim) * es;
-    S::dequant(d.kv_dt, src, scale != nullptr ? scale[slot] : 1.0f, dst + t * len, len);
-  }
+  for_each_run(d, a, it, k0, n, [&](std::int64_t t0, std::int64_t count, std::int64_t slot0) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t slot = slot0 + i;
+      const auto* src = static_cast<const unsigned char*>(cache) + static_cast<std::size_t>(slot * dim) * es;
+      S::dequant(d.kv_dt, src, scale != nullptr ? scale[slot] : 1.0f, dst + (t0 + i) * len, len);
+    }
+  });
 }
 
 // Prefetches the cache rows of keys [k0, k0+n) into L2: blocks are scattered few-KiB pieces, which the
@@ -149,14 +164,11 @@ void gather_rows(const attention_desc& d, const attention_args& a, const void* c
 inline constexpr std::int64_t kPrefetchBytes = 32 << 10;
 inline void prefetch_rows(const attention_desc& d, const attention_args& a, const void* cache, std::int64_t dim, const item& it,
                           std::int64_t k0, std::int64_t n) {
-  const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
   const std::int64_t row_bytes = dim * static_cast<std::int64_t>(dtype_size(d.kv_dt));
-  for (std::int64_t t = 0; t < n; ++t) {
-    const std::int64_t j = k0 + t;
-    const std::int64_t slot = (static_cast<std::int64_t>(bt[j / d.block_size]) * d.hkv + it.kvh) * d.block_size + j % d.block_size;
-    const auto* src = static_cast<const char*>(cache) + slot * row_bytes;
-    for (std::int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(src + off, 0, 2);  // T1
-  }
+  for_each_run(d, a, it, k0, n, [&](std::int64_t, std::int64_t count, std::int64_t slot0) {
+    const auto* src = static_cast<const char*>(cache) + slot0 * row_bytes;
+    for (std::int64_t off = 0; off < count * row_bytes; off += 64) __builtin_prefetch(src + off, 0, 2);  // T1
+  });
 }
 // Tiles to prefetch ahead so that about kPrefetchBytes of K/V are in flight.
 inline std::int64_t prefetch_tiles(const attention_desc& d) {
@@ -426,14 +438,17 @@ inline constexpr std::int64_t kBcastRows = 12;  // rows per broadcast-FMA regist
 template <class S>
 void tile_rows(const attention_desc& d, const attention_args& a, const void* cache, const float* scale, std::int64_t dim, const item& it,
                std::int64_t k0, std::int64_t nt, const void** rows, float* sc) {
-  const std::int32_t* bt = a.block_table + it.b * d.max_blocks_per_seq;
   const std::int64_t row_bytes = dim * static_cast<std::int64_t>(dtype_size(d.kv_dt));
   const float factor = S::kv_factor(d.kv_dt);
-  for (std::int64_t t = 0; t < kTile; ++t) {
-    const std::int64_t j = k0 + (t < nt ? t : 0);
-    const std::int64_t slot = (static_cast<std::int64_t>(bt[j / d.block_size]) * d.hkv + it.kvh) * d.block_size + j % d.block_size;
-    rows[t] = static_cast<const char*>(cache) + slot * row_bytes;
-    if (sc != nullptr) sc[t] = scale != nullptr ? scale[slot] * factor : 1.0f;
+  for_each_run(d, a, it, k0, nt, [&](std::int64_t t0, std::int64_t count, std::int64_t slot0) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      rows[t0 + i] = static_cast<const char*>(cache) + (slot0 + i) * row_bytes;
+      if (sc != nullptr) sc[t0 + i] = scale != nullptr ? scale[slot0 + i] * factor : 1.0f;
+    }
+  });
+  for (std::int64_t t = nt; t < kTile; ++t) {
+    rows[t] = rows[0];
+    if (sc != nullptr) sc[t] = sc[0];
   }
 }
 
@@ -605,8 +620,10 @@ void run_item_fast(const attention_desc& d, const attention_args& a, const item&
       for (std::int64_t e0 = 0; e0 < e_count; e0 += S::W)
         for (std::int64_t t0 = 0; t0 < kTile; t0 += S::W) S::transpose(ksrc + t0, e0, kt + e0 * kTile + t0, kTile);
       const float* qsrc = dp ? reinterpret_cast<const float*>(qb) : q;
-      for (std::int64_t r = 0; r < rows; r += kBcastRows)
-        with_rows(std::min(kBcastRows, rows - r), [&](auto mr) {
+      // Equal register tiles of at most kBcastRows rows (16 rows: 8 + 8, not 12 + 4).
+      const std::int64_t mr_rows = div_up(rows, div_up(rows, kBcastRows));
+      for (std::int64_t r = 0; r < rows; r += mr_rows)
+        with_rows(std::min(mr_rows, rows - r), [&](auto mr) {
           if (dp) qk_bcast<S, mr.value, true>(qsrc + r * e_count, e_count, kt, e_count, sc + r * kTile, qscale);
           else qk_bcast<S, mr.value, false>(qsrc + r * e_count, e_count, kt, e_count, sc + r * kTile, 1.0f);
         });
