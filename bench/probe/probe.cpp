@@ -26,6 +26,7 @@
 
 #include "backends/backend.hpp"
 #include "backends/memory.hpp"
+#include "backends/topology.hpp"
 #include "bench/probe/machine.hpp"
 #include "bench/probe/probe_kernels.hpp"
 #include "kernels/common/isa.hpp"
@@ -453,6 +454,7 @@ nlohmann::json probe_result::to_json() const {
           {"bandwidth_gbs", {{"read", read_gbs}, {"triad", triad_gbs}}},
           {"dram_working_set_bytes", dram_working_set_bytes},
           {"dram_huge_page_share", dram_huge_page_share < 0 ? nlohmann::json() : nlohmann::json(dram_huge_page_share)},
+          {"memory_bytes", memory_bytes == 0 ? nlohmann::json() : nlohmann::json(memory_bytes)},
           {"caches", caches_j},
           {"measured_at", measured_at},
           {"units",
@@ -492,6 +494,10 @@ probe_result probe_result::from_json(const nlohmann::json& j) {
     r.read_gbs = need_positive(bw, "read", "bandwidth_gbs");
     r.triad_gbs = need_positive(bw, "triad", "bandwidth_gbs");
     r.dram_working_set_bytes = need_u64(j, "dram_working_set_bytes", "");
+    if (const auto it = j.find("memory_bytes"); it != j.end() && !it->is_null()) {
+      if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0) bad_field("memory_bytes", "is not a byte count > 0");
+      r.memory_bytes = it->get<std::uint64_t>();
+    }
     if (const auto it = j.find("dram_huge_page_share"); it != j.end() && !it->is_null()) {
       if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1)
         bad_field("dram_huge_page_share", "is not a fraction in [0, 1]");
@@ -694,6 +700,7 @@ probe_result measure_probe(const probe_options& opt) {
     r.caches.push_back(cb);
     below = c.size_bytes;
   }
+  r.memory_bytes = host_topology().memory_bytes;
   r.measured_at = iso8601_utc_now();
   return r;
 }

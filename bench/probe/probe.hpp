@@ -48,11 +48,12 @@ struct probe_result {
   double triad_gbs = 0;                // DRAM triad (a = b + s*c), 3 arrays totalling >= 4x LLC
   std::uint64_t dram_working_set_bytes = 0;
   double dram_huge_page_share = -1;    // share of the read array backed by huge pages; -1 unknown
+  std::uint64_t memory_bytes = 0;      // installed memory (MemTotal); 0 unknown
   std::vector<cache_bandwidth> caches; // per cache level, working set inside that level
   std::string measured_at;             // ISO-8601 UTC
 
   // JSON fields: fingerprint, isa, isa_level, isa_used, threads, pinning, peak_gflops{fp32,bf16,int8} (null when
-  // unsupported), peak_gflops_1core{...}, bandwidth_gbs{read,triad}, dram_working_set_bytes, dram_huge_page_share (null: unknown), caches,
+  // unsupported), peak_gflops_1core{...}, bandwidth_gbs{read,triad}, dram_working_set_bytes, dram_huge_page_share (null: unknown), memory_bytes (null: unknown), caches,
   // fingerprint_fields, measured_at.
   nlohmann::json to_json() const;
   static probe_result from_json(const nlohmann::json& j);  // throws std::runtime_error on bad input

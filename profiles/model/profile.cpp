@@ -529,7 +529,10 @@ profile make_host_profile(const nlohmann::json& probe) {
   const std::string not_probed = "not measured by infermark probe";
   h.unknown["peak.fp16"] = not_probed;
   h.unknown["peak.fp8"] = "no native fp8 unit measured by infermark probe";
-  h.unknown["memory.capacity"] = not_probed;
+  if (probe.contains("memory_bytes") && probe["memory_bytes"].is_number() && probe["memory_bytes"].get<double>() > 0)
+    add("memory.capacity", probe["memory_bytes"].get<double>() / 1e9, "GB", "installed memory (MemTotal)");
+  else
+    h.unknown["memory.capacity"] = not_probed;
   h.unknown["power.tdp"] = "CPU power is not measured by infermark probe";
   h.unknown["scale_up.bandwidth"] = "single host: no scale-up link";
   h.unknown["scale_up.domain"] = "single host: no scale-up link";

@@ -56,6 +56,7 @@ probe_result synthetic() {
   r.triad_gbs = 20.25;
   r.dram_working_set_bytes = 1ull << 27;
   r.dram_huge_page_share = 0.75;
+  r.memory_bytes = 24ull << 30;
   r.caches = {{1, 65536, 900.0, 16384, 32768}, {2, 2097152, 400.0, 524288, 1048576}};
   r.measured_at = "2025-01-02T03:04:05.678Z";
   return r;
@@ -75,6 +76,7 @@ TEST(ProbeJson, RoundTripIsExact) {
   EXPECT_EQ(*back.peak_gflops_1core.int8, 400.25);
   EXPECT_EQ(back.caches[0].working_set_per_thread_bytes, 16384u);
   EXPECT_EQ(back.dram_huge_page_share, 0.75);
+  EXPECT_EQ(back.memory_bytes, 24ull << 30);
   // Unknown huge-page share (no smaps) is null, and a file without the field reads as unknown.
   probe_result unknown = r;
   unknown.dram_huge_page_share = -1;

@@ -407,6 +407,11 @@ TEST(HostProfile, BuiltFromProbeJson) {
   EXPECT_EQ(h.at("memory.bandwidth").grade, confidence::measured);
   EXPECT_NE(h.at("peak.fp32").source.find("abc123"), std::string::npos);
   EXPECT_THROW(h.at("power.tdp"), not_estimable);
+  EXPECT_THROW(h.at("memory.capacity"), not_estimable);  // an older probe file without memory_bytes
+  nlohmann::json with_memory = probe;
+  with_memory["memory_bytes"] = 24e9;
+  EXPECT_DOUBLE_EQ(make_host_profile(with_memory).at("memory.capacity").value, 24.0);  // GB
+  EXPECT_EQ(make_host_profile(with_memory).at("memory.capacity").unit, "GB");
   EXPECT_THROW(make_host_profile({{"peak_gflops", {{"fp32", 0.0}}}, {"bandwidth_gbs", {{"read", 1.0}}}}), std::invalid_argument);
   EXPECT_THROW(make_host_profile({{"peak_gflops", {{"fp32", 1.0}}}}), std::invalid_argument);
   profile_db d = profile_db::load(kDir);
