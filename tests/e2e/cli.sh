@@ -56,7 +56,11 @@ if [ -x /usr/bin/python3 ] && [ -f /usr/share/benchmark/compare.py ]; then
 fi
 
 # The main job's shape on a tiny case: probe, run, estimate tables stored in the results file, reports.
-expect 0 "== estimate: deepseek-v3 decode, batch 128, context 4096" -- run --case gemm:m17n64k33:fp32 --min-time 0.01 --out "$tmp/main.json"
+expect 0 "== estimate: deepseek-v3 decode, batch 128, context 4096" -- run --case gemm:m17n64k33:fp32 --case gemm:m1n512k256:fp32 --min-time 0.01 --out "$tmp/main.json"
+# The GEMV (0.5 FLOP/byte) is memory-bound on any CPU's roofline: the DRAM read bandwidth is measured beside it.
+grep -q '"dram_read_gbs_alongside"' "$tmp/main.json" && grep -q '"roofline_fraction_alongside"' "$tmp/main.json" \
+  && echo "ok: memory-bound case measured against the bandwidth beside it" \
+  || { echo "FAIL: no dram_read_gbs_alongside for the memory-bound case"; fails=$((fails + 1)); }
 grep -q '"estimates"' "$tmp/main.json" && echo "ok: estimates stored in the results file" || { echo "FAIL: no estimates in main.json"; fails=$((fails + 1)); }
 [ -s "$tmp/main.html" ] && [ -s "$tmp/main.md" ] && echo "ok: reports written" || { echo "FAIL: reports missing"; fails=$((fails + 1)); }
 
