@@ -51,6 +51,17 @@ inline void store_f32(__m512 (&acc)[mr][NV], float* c, std::int64_t ldc, int nr,
     }
 }
 
+// The dst tile is read after the k loop (partial sums of earlier k blocks): start fetching it now so
+// those loads do not stall (dst of a large problem lives in L3, not L2).
+template <int mr>
+inline void prefetch_dst(const float* c, std::int64_t ldc, bool first) {
+  if (first) return;
+#pragma GCC unroll 8
+  for (int i = 0; i < mr; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
+}
+
 // Dispatches the run-time row count of a tail tile to the compile-time tile<mr>.
 #define INFERMARK_MR_SWITCH(...)             \
   switch (mr) {                              \
@@ -81,6 +92,7 @@ struct bf16_avx512 {
     __m512 acc[mr][NV];
     for (int i = 0; i < mr; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    prefetch_dst<mr>(c, ldc, first);
     const std::int64_t pairs = kc / 2;
 #pragma GCC unroll 2
     for (std::int64_t q = 0; q < pairs; ++q) {
@@ -132,6 +144,7 @@ struct int8_avx512 {
     __m512i acc[mr][NV];
     for (int i = 0; i < mr; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+    prefetch_dst<mr>(c, ldc, t.first);
     const std::int64_t quads = kc / 4, rem = kc % 4;
 #pragma GCC unroll 2
     for (std::int64_t q = 0; q < quads; ++q) {
@@ -234,6 +247,7 @@ struct fp8_fma_avx512 {
     __m512 acc[mr][NV];
     for (int i = 0; i < mr; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    prefetch_dst<mr>(c, ldc, t.first);
 #pragma GCC unroll 2
     for (std::int64_t p = 0; p < kc; ++p) {
       __m512 bv[NV];
@@ -323,6 +337,7 @@ struct fp8_avx512 {
     __m512 acc[mr][NV];
     for (int i = 0; i < mr; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    prefetch_dst<mr>(c, ldc, t.first);
     const std::int64_t pairs = ceil_div(kc, 2);
 #pragma GCC unroll 2
     for (std::int64_t q = 0; q < pairs; ++q) {
