@@ -61,6 +61,11 @@ expect 0 "== estimate: deepseek-v3 decode, batch 128, context 4096" -- run --cas
 grep -q '"dram_read_gbs_alongside"' "$tmp/main.json" && grep -q '"roofline_fraction_alongside"' "$tmp/main.json" \
   && echo "ok: memory-bound case measured against the bandwidth beside it" \
   || { echo "FAIL: no dram_read_gbs_alongside for the memory-bound case"; fails=$((fails + 1)); }
+if [ -x /usr/bin/python3 ] && [ -f /usr/share/benchmark/compare.py ]; then
+  /usr/bin/python3 /usr/share/benchmark/compare.py benchmarks "$tmp/main.json" "$tmp/main.json" >/dev/null 2>&1 \
+    && echo "ok: compare.py reads the main job's file (estimates, alongside fields)" \
+    || { echo "FAIL: compare.py rejected the main job's file"; fails=$((fails + 1)); }
+fi
 grep -q '"estimates"' "$tmp/main.json" && echo "ok: estimates stored in the results file" || { echo "FAIL: no estimates in main.json"; fails=$((fails + 1)); }
 [ -s "$tmp/main.html" ] && [ -s "$tmp/main.md" ] && echo "ok: reports written" || { echo "FAIL: reports missing"; fails=$((fails + 1)); }
 
