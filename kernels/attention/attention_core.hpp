@@ -266,8 +266,12 @@ void softmax_tile(const attention_desc& d, float* scores, float* m, float* l, fl
       std::fill(s, s + kTile, 0.0f);
       continue;
     }
-    const float corr = m[r] == kNegInf ? 0.0f : std::exp2(m[r] - m_new);
     const float sum = S::row_exp2(s, m_new);
+    if (m_new == m[r]) {  // the common case once a row has seen some keys: nothing to rescale
+      l[r] += sum;
+      continue;
+    }
+    const float corr = m[r] == kNegInf ? 0.0f : std::exp2(m[r] - m_new);
     l[r] = l[r] * corr + sum;
     m[r] = m_new;
     if (corr != 1.0f) S::scale(acc + r * d.dv, corr, d.dv);
