@@ -7,7 +7,7 @@
 //   S[rows][keys] = Q K^T        (reduction register tiles, or broadcast tiles against K transposed)
 //   online softmax in base 2     (Q is pre-scaled by scale*log2(e); or S scaled after, bf16 Q)
 //   acc[rows][dv] += P V         (broadcast register tiles GR rows x kNV vectors)
-// The direct path (run_item_fast, traits with kFast) reads cache rows in place; the portable one
+// The direct path (run_items_fast, traits with kFast) reads cache rows in place; the portable one
 // (run_item) dequantizes each tile into fp32 scratch first. See README.md for when each form is used.
 // Threads take contiguous runs of items of about equal cost (rows x keys), so causal prefill and mixed
 // context lengths balance.
@@ -28,6 +28,7 @@ namespace infermark::attn_core {
 namespace {
 
 inline constexpr std::int64_t kTile = 32;        // keys per tile (K tile of 32 x 576 fp32 stays in L2)
+inline constexpr std::int64_t kMaxHeadChunk = 16;  // KV heads per multi-head decode item
 inline constexpr std::int64_t kRowsTarget = 128;  // query rows per work item in prefill (Q + acc 128 KiB at d 128)
 inline constexpr float kLog2e = 1.4426950408889634f;
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -76,8 +77,13 @@ inline std::int64_t partial_floats(const attention_desc& d) {
   return d.splits > 1 ? round_up(d.total_q * d.hq * d.splits * (d.dv + 2), 16) : 0;
 }
 
+// Per worker: the workspace, then (direct path) the state of up to kMaxHeadChunk heads of a multi-head
+// decode item.
+inline std::int64_t worker_floats(const attention_desc& d) {
+  return workspace(d).total + std::min(d.hkv, kMaxHeadChunk) * round_up(4 * (d.dk + d.dv) + 8, 16);
+}
 inline std::size_t scratch_bytes(const attention_desc& d, int nthr) {
-  return static_cast<std::size_t>(partial_floats(d) + workspace(d).total * nthr) * sizeof(float);
+  return static_cast<std::size_t>(partial_floats(d) + worker_floats(d) * nthr) * sizeof(float);
 }
 
 inline int stages(const attention_desc& d) { return d.splits > 1 ? 2 : 1; }
@@ -93,11 +99,14 @@ inline std::optional<std::string> check_dims(const attention_desc& d, std::int64
 struct item {
   std::int64_t b, q0, q1, kvh, klo, khi;  // sequence, query tokens [q0,q1) of it, KV head, keys [klo,khi)
   std::int64_t split;
+  std::int64_t kvh_end = 0;  // KV heads [kvh, kvh_end) when several heads share the item (decode)
 };
 
 // Calls f(item) for every item of thread ithr, in order. Two passes: total cost, then the share.
-template <class F>
-void for_each_item(const attention_desc& d, const attention_args& a, int ithr, int nthr, F&& f) {
+// KV heads per item: head_chunk(d, rows) consecutive heads when an item of `rows` rows per head takes
+// several (0 or 1: one).
+template <class F, class H>
+void for_each_item(const attention_desc& d, const attention_args& a, int ithr, int nthr, F&& f, H&& head_chunk) {
   const std::int64_t qt = q_tile(d), group = d.hq / d.hkv;
   auto visit = [&](auto&& g) {
     for (std::int64_t b = 0; b < d.batch; ++b) {
@@ -106,12 +115,14 @@ void for_each_item(const attention_desc& d, const attention_args& a, int ithr, i
         const std::int64_t q1 = std::min(q_len, q0 + qt);
         const std::int64_t lo = attention_visible(d, ctx - q_len + q0).lo, hi = ctx - q_len + q1;
         const std::int64_t tiles = div_up(hi - lo, kTile);
-        for (std::int64_t h = 0; h < d.hkv; ++h)
+        const std::int64_t hc = std::max<std::int64_t>(1, head_chunk((q1 - q0) * group));
+        for (std::int64_t h = 0; h < d.hkv; h += hc)
           for (std::int64_t s = 0; s < d.splits; ++s) {
             const auto [t0, t1] = balance(tiles, static_cast<int>(s), static_cast<int>(d.splits));
             const std::int64_t klo = lo + t0 * kTile, khi = std::min(hi, lo + t1 * kTile);
-            const double cost = static_cast<double>((q1 - q0) * group) * static_cast<double>(std::max<std::int64_t>(khi - klo, 0) + kTile);
-            g(item{b, q0, q1, h, klo, std::max(klo, khi), s}, cost);
+            const std::int64_t h1 = std::min(d.hkv, h + hc);
+            const double cost = static_cast<double>((q1 - q0) * group * (h1 - h)) * static_cast<double>(std::max<std::int64_t>(khi - klo, 0) + kTile);
+            g(item{b, q0, q1, h, klo, std::max(klo, khi), s, h1}, cost);
           }
       }
     }
@@ -189,8 +200,8 @@ inline std::int64_t prefetch_tiles(const attention_desc& d) {
 // several hundred prefetches at once is what the spreading avoids. At the item's first tile the tiles
 // before are prefetched at once.
 inline void prefetch_ahead(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t ahead,
-                           int part) {
-  if (k0 == it.klo && part == 0)
+                           int part, bool lead = true) {
+  if (lead && k0 == it.klo && part == 0)
     for (std::int64_t p = k0 + kTile; p < k0 + ahead * kTile && p < it.khi; p += kTile) {
       const std::int64_t nn = std::min(kTile, it.khi - p);
       prefetch_rows(d, a, a.k_cache, d.dk, it, p, nn);
@@ -574,32 +585,66 @@ void pv_all(const attention_desc& d, const float* p, const void* const* vrow, st
   }
 }
 
+// Which form each product of an item with `rows` rows takes (see the comment above path_opts).
+struct fast_modes {
+  bool dp, bcast, k_direct, v_direct, pv_dp;
+  std::int64_t e_count;  // 32-bit elements per K row (fp32 values or bf16 pairs)
+};
 template <class S>
-void run_item_fast(const attention_desc& d, const attention_args& a, const item& it, float* ws, float* partial, const path_opts& o) {
+fast_modes fast_mode(const attention_desc& d, std::int64_t rows, const path_opts& o) {
+  fast_modes f{};
+  f.dp = o.bf16_dot && d.q_dt == dtype::bf16 && d.kv_dt == dtype::bf16 && d.dk % (2 * S::W) == 0;
+  f.e_count = f.dp ? d.dk / 2 : d.dk;
+  f.bcast = rows >= std::max<std::int64_t>(4, f.e_count / 8);  // transposition pays for itself
+  f.k_direct = f.dp || d.kv_dt == dtype::fp32 || (!f.bcast && rows <= 4);
+  f.v_direct = d.kv_dt == dtype::fp32 || rows <= 4;
+  f.pv_dp = o.bf16_pv && rows > 4;  // a few rows: repacking V costs more than converting it in registers
+  return f;
+}
+// Per-head state of a multi-head decode item: q (4 rows), acc (4 rows), m, l.
+inline std::int64_t head_state_floats(const attention_desc& d) { return round_up(4 * (d.dk + d.dv) + 8, 16); }
+
+// Runs the item `it0` for KV heads [it0.kvh, h1). One head: its state lives in the workspace. Several
+// heads (decode with <= 4 rows per head, see head_chunk): each keeps q / acc / m / l in `state`
+// (head_state_floats each) and the heads take turns tile by tile, so the cache is read block by block
+// across heads -- the heads of one block are adjacent in memory ([block][hkv][slot][dim]), which turns
+// scattered few-KiB reads into runs of heads x few KiB.
+template <class S>
+void run_items_fast(const attention_desc& d, const attention_args& a, const item& it0, std::int64_t h1, float* ws, float* state,
+                    float* partial, const path_opts& o) {
   const workspace_layout L = workspace(d);
-  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group;
+  const item& it = it0;
+  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group, heads = h1 - it0.kvh;
   const int gr = rows >= 4 ? 4 : (rows >= 2 ? 2 : 1);
   const std::int64_t rows_pad = round_up(rows, gr);
   const std::int64_t q_len = a.q_start[it.b + 1] - a.q_start[it.b], ctx = a.ctx_lens[it.b];
   const std::int64_t row0 = a.q_start[it.b] + it.q0;
   const float qscale = attention_scale(d) * kLog2e;
   const bool scaled = d.kv_dt == dtype::int8 || d.kv_dt == dtype::fp8;
-  // Which form each product takes (see the comment above path_opts).
-  const bool dp = o.bf16_dot && d.q_dt == dtype::bf16 && d.kv_dt == dtype::bf16 && d.dk % (2 * S::W) == 0;
-  const std::int64_t e_count = dp ? d.dk / 2 : d.dk;        // 32-bit elements per K row
-  const bool bcast = rows >= std::max<std::int64_t>(4, e_count / 8);  // transposition pays for itself
-  const bool k_direct = dp || d.kv_dt == dtype::fp32 || (!bcast && rows <= 4);
-  const bool v_direct = d.kv_dt == dtype::fp32 || rows <= 4;
-  float* q = ws + L.q;
-  auto* qb = reinterpret_cast<bf16_t*>(ws + L.qb);
-  float* acc = ws + L.acc;
-  float* m = ws + L.m;
-  float* l = ws + L.l;
+  const fast_modes fm = fast_mode<S>(d, rows, o);
+  const bool dp = fm.dp, bcast = fm.bcast, k_direct = fm.k_direct, v_direct = fm.v_direct, pv_dp_path = fm.pv_dp;
+  const std::int64_t e_count = fm.e_count;
   float* sc = ws + L.s;
+  // Per-head state: q (or its bf16 copy), acc, m, l.
+  struct head_ptrs {
+    float* q;
+    bf16_t* qb;
+    float* acc;
+    float* m;
+    float* l;
+  };
+  auto head = [&](std::int64_t hi) -> head_ptrs {
+    if (state == nullptr) return {ws + L.q, reinterpret_cast<bf16_t*>(ws + L.qb), ws + L.acc, ws + L.m, ws + L.l};
+    float* st = state + hi * head_state_floats(d);
+    return {st, reinterpret_cast<bf16_t*>(st), st + 4 * d.dk, st + 4 * (d.dk + d.dv), st + 4 * (d.dk + d.dv) + 4};
+  };
   const std::size_t q_es = dtype_size(d.q_dt);
+  for (std::int64_t hi = 0; hi < heads; ++hi) {
+  const auto [q, qb, acc, m, l] = head(hi);
+  const std::int64_t kvh = it0.kvh + hi;
   for (std::int64_t r = 0; r < rows_pad; ++r) {
     if (r < rows) {
-      const std::int64_t src_row = (row0 + r / group) * d.hq + it.kvh * group + r % group;
+      const std::int64_t src_row = (row0 + r / group) * d.hq + kvh * group + r % group;
       const auto* src = static_cast<const unsigned char*>(a.q) + static_cast<std::size_t>(src_row * d.dk) * q_es;
       if (dp) {
         std::copy_n(reinterpret_cast<const bf16_t*>(src), d.dk, qb + r * d.dk);
@@ -615,6 +660,7 @@ void run_item_fast(const attention_desc& d, const attention_args& a, const item&
     l[r] = 0;
     std::fill(acc + r * d.dv, acc + (r + 1) * d.dv, 0.0f);
   }
+  }
   const void* krow[kTile];
   const void* vrow[kTile];
   const void* kscr[kTile];  // rows of a dequantized tile in scratch
@@ -626,9 +672,29 @@ void run_item_fast(const attention_desc& d, const attention_args& a, const item&
   float* ks = ws + L.ks;
   float* vs = ws + L.vs;
   const std::int64_t ahead = prefetch_tiles(d);
-  for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
+  for (std::int64_t k0 = it0.klo; k0 < it0.khi; k0 += kTile)
+    for (std::int64_t hi = 0; hi < heads; ++hi) {
+    const auto [q, qb, acc, m, l] = head(hi);
+    item it = it0;
+    it.kvh = it0.kvh + hi;
     const std::int64_t nt = std::min(kTile, it.khi - k0);
-    prefetch_ahead(d, a, it, k0, ahead, 0);
+    // What to prefetch: `ahead` steps later in (tile, head) order.
+    item pit = it;
+    std::int64_t pk0 = k0, pahead = ahead;
+    if (heads > 1) {
+      const std::int64_t step = (k0 - it0.klo) / kTile * heads + hi + ahead;
+      pit.kvh = it0.kvh + step % heads;
+      pk0 = it0.klo + step / heads * kTile;
+      pahead = 0;
+      if (k0 == it0.klo && hi == 0)  // the first steps
+        for (std::int64_t st = 1; st < ahead; ++st) {
+          item fit = it0;
+          fit.kvh = it0.kvh + st % heads;
+          for (int part = 0; part < 4; ++part) prefetch_ahead(d, a, fit, it0.klo + st / heads * kTile, 0, part, false);
+        }
+    }
+    auto prefetch = [&](int part) { prefetch_ahead(d, a, pit, pk0, pahead, part, heads == 1); };
+    prefetch(0);
     tile_rows<S>(d, a, a.k_cache, a.k_scale, d.dk, it, k0, nt, krow, ks);
     // ---- S = Q K^T ----
     const void* const* ksrc = krow;
@@ -667,14 +733,14 @@ void run_item_fast(const attention_desc& d, const attention_args& a, const item&
       else if (gr == 2) block(std::integral_constant<int, 2>{});
       else block(std::integral_constant<int, 1>{});
     }
-    prefetch_ahead(d, a, it, k0, ahead, 1);
+    prefetch(1);
     if (scaled && k_direct)  // per-token K scale applied to the score
       for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t t = 0; t < nt; ++t) sc[r * kTile + t] *= ks[t];
     softmax_tile<S>(d, sc, m, l, acc, rows, rows_pad, ctx - q_len + it.q0, k0, nt);
-    prefetch_ahead(d, a, it, k0, ahead, 2);
+    prefetch(2);
     // ---- acc += P V ----
-    if (o.bf16_pv) {
+    if (pv_dp_path) {
       if (!d.v_in_k) tile_rows<S>(d, a, a.v_cache, a.v_scale, d.dv, it, k0, nt, vrow, vs);
       float* vp = ws + L.v;
       S::pair_rows(d.v_in_k ? krow : vrow, nt, d.dv, vp);
@@ -692,7 +758,7 @@ void run_item_fast(const attention_desc& d, const attention_args& a, const item&
         else if (rows_pad - r >= 2) rows_of(std::integral_constant<int, 2>{});
         else rows_of(std::integral_constant<int, 1>{});
       }
-      prefetch_ahead(d, a, it, k0, ahead, 3);
+      prefetch(3);
       continue;
     }
     const void* const* vsrc;
@@ -726,16 +792,21 @@ void run_item_fast(const attention_desc& d, const attention_args& a, const item&
     if (gr == 4) pv(std::integral_constant<int, 4>{});
     else if (gr == 2) pv(std::integral_constant<int, 2>{});
     else pv(std::integral_constant<int, 1>{});
-    prefetch_ahead(d, a, it, k0, ahead, 3);
+    prefetch(3);
   }
-  if (o.bf16_pv) {  // back to column order (pv_perm_col)
-    float* tmp = ws + L.v;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      for (std::int64_t c = 0; c < d.dv; ++c) tmp[pv_perm_col(c)] = acc[r * d.dv + c];
-      std::copy_n(tmp, d.dv, acc + r * d.dv);
+  for (std::int64_t hi = 0; hi < heads; ++hi) {
+    const auto [q, qb, acc, m, l] = head(hi);
+    item it = it0;
+    it.kvh = it0.kvh + hi;
+    if (pv_dp_path) {  // back to column order (pv_perm_col)
+      float* tmp = ws + L.v;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t c = 0; c < d.dv; ++c) tmp[pv_perm_col(c)] = acc[r * d.dv + c];
+        std::copy_n(tmp, d.dv, acc + r * d.dv);
+      }
     }
+    finish_rows<S>(d, a, it, acc, m, l, rows, row0, partial);
   }
-  finish_rows<S>(d, a, it, acc, m, l, rows, row0, partial);
 }
 
 // Stage 1: out = sum_s acc_s 2^(m_s - M) / (sum_s l_s 2^(m_s - M) [+ 2^(sink - M)]).
@@ -768,11 +839,22 @@ void execute(const attention_desc& d, const attention_args& a, int stage, int it
     merge<S>(d, a, partial, ithr, nthr);
     return;
   }
-  float* ws = partial + partial_floats(d) + workspace(d).total * ithr;
-  for_each_item(d, a, ithr, nthr, [&](const item& it) {
-    if constexpr (requires { S::kFast; }) run_item_fast<S>(d, a, it, ws, partial, o);
-    else run_item<S>(d, a, it, ws, partial);
-  });
+  float* ws = partial + partial_floats(d) + worker_floats(d) * ithr;
+  if constexpr (requires { S::kFast; }) {
+    // Decode items with few rows per head and everything read in place take up to kMaxHeadChunk heads,
+    // as long as that leaves >= 8 items per worker.
+    const std::int64_t units = d.batch * d.hkv * d.splits;
+    const std::int64_t chunk = std::clamp<std::int64_t>(units / (8 * nthr), 1, std::min(d.hkv, kMaxHeadChunk));
+    auto head_chunk = [&](std::int64_t rows) -> std::int64_t {
+      const fast_modes fm = fast_mode<S>(d, rows, o);
+      return rows <= 4 && !fm.bcast && fm.k_direct && fm.v_direct && !fm.pv_dp ? chunk : 1;
+    };
+    for_each_item(d, a, ithr, nthr, [&](const item& it) {
+      run_items_fast<S>(d, a, it, it.kvh_end, ws, it.kvh_end - it.kvh > 1 ? ws + workspace(d).total : nullptr, partial, o);
+    }, head_chunk);
+  } else {
+    for_each_item(d, a, ithr, nthr, [&](const item& it) { run_item<S>(d, a, it, ws, partial); }, [](std::int64_t) { return 1; });
+  }
 }
 
 }  // namespace

@@ -225,6 +225,8 @@ const std::vector<shape>& shapes() {
       // name, hq, hkv, dk, dv, block, window, sinks, v_in_k, q_lens, ctx_lens
       {"gqa_decode", 8, 2, 64, 64, 16, 0, false, false, {1, 1, 1}, {1, 17, 100}},
       {"mha_decode_b64", 3, 3, 32, 32, 64, 0, false, false, {1, 1}, {3, 130}},
+      // enough (sequence, KV head) units for multi-head decode items (heads taking turns tile by tile)
+      {"mha_decode_head_chunks", 16, 16, 32, 32, 16, 0, true, false, {1, 1, 1}, {5, 40, 100}},
       {"mqa_decode", 4, 1, 48, 48, 16, 0, false, false, {1, 1}, {33, 16}},
       {"gqa_mtp2", 6, 2, 32, 32, 16, 0, false, false, {2, 2}, {2, 45}},
       {"prefill_causal", 4, 2, 32, 32, 16, 0, false, false, {17, 40, 1}, {17, 40, 1}},
@@ -278,7 +280,7 @@ TEST_P(AttentionTest, EveryImplIsaAndThreadCountMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
-                         ::testing::Combine(::testing::Range(0, 11), ::testing::Range(0, 4)),
+                         ::testing::Combine(::testing::Range(0, 12), ::testing::Range(0, 4)),
                          [](const auto& info) {
                            const format f = kFormats[std::get<1>(info.param)];
                            return std::string(shapes()[static_cast<std::size_t>(std::get<0>(info.param))].name) + "_" +
