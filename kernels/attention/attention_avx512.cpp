@@ -2,8 +2,10 @@
 // one transpose-add tree, exp2 through vscalefps (exact 0 for masked scores), conversions of bf16 /
 // int8 / fp8 e4m3 cache rows to fp32 in registers.
 // GCC 12 flags the _mm512_undefined_*() inside its own intrinsics headers as uninitialized (false positive).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "kernels/attention/attention_core.hpp"

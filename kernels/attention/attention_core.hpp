@@ -640,7 +640,14 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   };
   const std::size_t q_es = dtype_size(d.q_dt);
   for (std::int64_t hi = 0; hi < heads; ++hi) {
-  const auto [q, qb, acc, m, l] = head(hi);
+  // Named locals, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
+  const head_ptrs hp = head(hi);
+  float* const q = hp.q;
+  bf16_t* const qb = hp.qb;
+  float* const acc = hp.acc;
+  float* const m = hp.m;
+  float* const l = hp.l;
+  (void)q, (void)qb, (void)acc, (void)m, (void)l;
   const std::int64_t kvh = it0.kvh + hi;
   for (std::int64_t r = 0; r < rows_pad; ++r) {
     if (r < rows) {
@@ -674,7 +681,14 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   const std::int64_t ahead = prefetch_tiles(d);
   for (std::int64_t k0 = it0.klo; k0 < it0.khi; k0 += kTile)
     for (std::int64_t hi = 0; hi < heads; ++hi) {
-    const auto [q, qb, acc, m, l] = head(hi);
+    // Named locals, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
+    const head_ptrs hp = head(hi);
+    float* const q = hp.q;
+    bf16_t* const qb = hp.qb;
+    float* const acc = hp.acc;
+    float* const m = hp.m;
+    float* const l = hp.l;
+    (void)q, (void)qb, (void)acc, (void)m, (void)l;
     item it = it0;
     it.kvh = it0.kvh + hi;
     const std::int64_t nt = std::min(kTile, it.khi - k0);
@@ -795,7 +809,14 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
     prefetch(3);
   }
   for (std::int64_t hi = 0; hi < heads; ++hi) {
-    const auto [q, qb, acc, m, l] = head(hi);
+    // Named locals, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
+    const head_ptrs hp = head(hi);
+    float* const q = hp.q;
+    bf16_t* const qb = hp.qb;
+    float* const acc = hp.acc;
+    float* const m = hp.m;
+    float* const l = hp.l;
+    (void)q, (void)qb, (void)acc, (void)m, (void)l;
     item it = it0;
     it.kvh = it0.kvh + hi;
     if (pv_dp_path) {  // back to column order (pv_perm_col)
