@@ -110,8 +110,10 @@ std::vector<op_overhead> load_overheads(const std::filesystem::path& dir) {
         throw profile_error(file, line_of(n ? n : t), "overhead." + key, what);
       };
       std::string unit;
-      for (auto&& [k, v] : *t) {
-        const std::string key(k.str());
+      for (auto&& kv : *t) {
+        // Named, not a structured binding: clang 14 cannot capture bindings in the lambda below.
+        const std::string key(kv.first.str());
+        const toml::node& v = kv.second;
         auto str = [&]() {
           auto s = v.value<std::string>();
           if (!v.is_string() || !s || s->empty()) fail(&v, key, "expected a non-empty string");
