@@ -74,7 +74,13 @@ std::vector<host_case> host_cases_from_results(const std::filesystem::path& file
     const double t = seconds(e["real_time"].get<double>(), e.value("time_unit", "ns"));
     const auto peak = pr.peak_for(e.value("peak_dtype", "fp32"), std::max(1, e.value("backend_threads", 1)));
     if (!peak || t <= 0 || flops <= 0 || bytes <= 0) continue;
-    const double attainable = std::min(*peak * 1e9, flops / bytes * pr.read_gbs * 1e9);
+    // A memory-bound case timed with the DRAM bandwidth measured beside it: against that figure, as the
+    // run's table shows it (the probe's stored figure may be from a moment with other load).
+    double read_gbs = pr.read_gbs;
+    if (const auto it = e.find("dram_read_gbs_alongside"); it != e.end() && it->is_object() && it->contains("mean") &&
+        (*it)["mean"].is_number() && (*it)["mean"].get<double>() > 0)
+      read_gbs = (*it)["mean"].get<double>();
+    const double attainable = std::min(*peak * 1e9, flops / bytes * read_gbs * 1e9);
     fr[e["name"].get<std::string>()].push_back(flops / t / attainable);
     what[e["name"].get<std::string>()] = {desc + " " + impl, *cls};
   }

@@ -1,5 +1,7 @@
 #include "kernels/common/dtype.hpp"
 
+#include <cstring>
+
 #include <stdexcept>
 
 namespace infermark {
@@ -53,26 +55,24 @@ float fp8_e4m3_to_f32(fp8_t v) {
 }
 
 fp8_t f32_to_fp8_e4m3(float f) {
-  if (std::isnan(f)) return 0x7f;
-  const std::uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
-  float a = std::fabs(f);
-  if (a == 0.0f) return sign;  // frexp(0) has no binade: handle signed zero first
-  if (a >= 448.0f) return sign | 0x7e;  // saturate to the largest finite value
-  // Find the nearest representable value by rounding in the value's binade (ties to even).
-  int e;
-  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
-  int exp = e - 1 + 7;  // biased exponent of a normal value
-  if (exp < 1) {        // subnormal range: quantum 2^-9
-    const float q = std::nearbyint(std::ldexp(a, 9));
-    const int man = static_cast<int>(q);
-    if (man >= 8) return sign | 0x08;  // rounds up into the smallest normal
-    return sign | static_cast<std::uint8_t>(man);
+  // Bit arithmetic, no library calls: activations are quantized with it inside timed kernels (MoE
+  // dispatch). Round to nearest, ties to even; saturating; NaN -> 0x7f.
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const auto sign = static_cast<std::uint8_t>((u >> 24) & 0x80u);
+  u &= 0x7fffffffu;
+  if (u > 0x7f800000u) return 0x7f;                // NaN
+  if (u >= 0x43e00000u) return sign | 0x7e;         // >= 448 (and inf): the largest finite value
+  if (u < 0x3c800000u) {                            // below 2^-6, e4m3's smallest normal: quantum 2^-9
+    float a;
+    std::memcpy(&a, &u, 4);
+    const float q = std::nearbyint(a * 512.0f);     // exact scaling; 8 means the smallest normal, 0x08
+    return sign | static_cast<std::uint8_t>(q);
   }
-  float scaled = std::ldexp(a, -(e - 1)) * 8.0f;  // in [8, 16)
-  int mant = static_cast<int>(std::nearbyint(scaled)) - 8;
-  if (mant == 8) { mant = 0; ++exp; }
-  if (exp > 15 || (exp == 15 && mant == 7)) return sign | 0x7e;
-  return sign | static_cast<std::uint8_t>((exp << 3) | mant);
+  // Normal: keep 3 of fp32's 23 mantissa bits, rounding to nearest even (a carry moves into the
+  // exponent), then rebias the exponent from 127 to 7. Below 448 the result never exceeds 0x7e.
+  u += 0x7ffffu + ((u >> 20) & 1u);
+  return sign | static_cast<std::uint8_t>((u >> 20) - ((127u - 7u) << 3));
 }
 
 }  // namespace infermark

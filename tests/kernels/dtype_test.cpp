@@ -1,12 +1,50 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "kernels/common/dtype.hpp"
 
 namespace infermark {
 namespace {
+
+// The textbook conversion (frexp / ldexp / nearbyint), the oracle for the bit-arithmetic one.
+fp8_t fp8_by_frexp(float f) {
+  if (std::isnan(f)) return 0x7f;
+  const std::uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+  const float a = std::fabs(f);
+  if (a == 0.0f) return sign;
+  if (a >= 448.0f) return sign | 0x7e;
+  int e;
+  std::frexp(a, &e);
+  int exp = e - 1 + 7;
+  if (exp < 1) {
+    const int man = static_cast<int>(std::nearbyint(std::ldexp(a, 9)));
+    return man >= 8 ? sign | 0x08 : sign | static_cast<std::uint8_t>(man);
+  }
+  int mant = static_cast<int>(std::nearbyint(std::ldexp(a, -(e - 1)) * 8.0f)) - 8;
+  if (mant == 8) mant = 0, ++exp;
+  if (exp > 15 || (exp == 15 && mant == 7)) return sign | 0x7e;
+  return sign | static_cast<std::uint8_t>((exp << 3) | mant);
+}
+
+TEST(Fp8E4m3, MatchesTheTextbookConversionOnEveryFloatPattern) {
+  // Every 61st fp32 bit pattern of both signs (every binade, ties, subnormals, inf, NaN), plus the
+  // exact halfway points between neighbouring codes.
+  for (std::uint64_t u = 0; u <= 0xffffffffull; u += 61) {
+    const auto bits = static_cast<std::uint32_t>(u);
+    float f;
+    std::memcpy(&f, &bits, 4);
+    ASSERT_EQ(f32_to_fp8_e4m3(f), fp8_by_frexp(f)) << "bits 0x" << std::hex << bits;
+  }
+  for (int c = 0; c < 0x7e; ++c) {
+    const float mid = 0.5f * (fp8_e4m3_to_f32(static_cast<fp8_t>(c)) + fp8_e4m3_to_f32(static_cast<fp8_t>(c + 1)));
+    EXPECT_EQ(f32_to_fp8_e4m3(mid), fp8_by_frexp(mid)) << "between codes " << c << " and " << c + 1;
+    EXPECT_EQ(f32_to_fp8_e4m3(-mid), fp8_by_frexp(-mid));
+  }
+}
 
 TEST(Fp8E4m3, EveryCodeRoundTrips) {
   for (int c = 0; c < 256; ++c) {
