@@ -76,10 +76,7 @@ std::vector<host_case> host_cases_from_results(const std::filesystem::path& file
     if (!peak || t <= 0 || flops <= 0 || bytes <= 0) continue;
     // A memory-bound case timed with the DRAM bandwidth measured beside it: against that figure, as the
     // run's table shows it (the probe's stored figure may be from a moment with other load).
-    double read_gbs = pr.read_gbs;
-    if (const auto it = e.find("dram_read_gbs_alongside"); it != e.end() && it->is_object() && it->contains("mean") &&
-        (*it)["mean"].is_number() && (*it)["mean"].get<double>() > 0)
-      read_gbs = (*it)["mean"].get<double>();
+    const double read_gbs = alongside_read_gbs(e).value_or(pr.read_gbs);
     const double attainable = std::min(*peak * 1e9, flops / bytes * read_gbs * 1e9);
     fr[e["name"].get<std::string>()].push_back(flops / t / attainable);
     what[e["name"].get<std::string>()] = {desc + " " + impl, *cls};

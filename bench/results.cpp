@@ -85,6 +85,14 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   }
 }
 
+std::optional<double> alongside_read_gbs(const nlohmann::json& entry) {
+  const auto it = entry.find("dram_read_gbs_alongside");
+  if (it == entry.end() || !it->is_object()) return std::nullopt;
+  const auto mean = it->find("mean");
+  if (mean == it->end() || !mean->is_number() || !(mean->get<double>() > 0)) return std::nullopt;
+  return mean->get<double>();
+}
+
 std::optional<double> time_unit_seconds(std::string_view unit) {
   if (unit == "ns") return 1e-9;
   if (unit == "us") return 1e-6;

@@ -28,6 +28,10 @@ nlohmann::json read_json_file(const std::filesystem::path& path);
 // anything else (callers name the entry and the valid choices).
 std::optional<double> time_unit_seconds(std::string_view unit);
 
+// A results entry's DRAM read bandwidth measured beside the case (`dram_read_gbs_alongside.mean`, GB/s),
+// present for cases that were memory-bound on the probe's roofline; nullopt otherwise.
+std::optional<double> alongside_read_gbs(const nlohmann::json& entry);
+
 // The default results directory: $INFERMARK_RESULTS_DIR, else <source tree>/results.
 std::filesystem::path default_results_dir();
 

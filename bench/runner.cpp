@@ -143,13 +143,19 @@ std::vector<expanded_case> expand(const run_options& opt, const std::regex* filt
   return out;
 }
 
-// The roofline attainable by `work` on this host with `threads` workers: min(peak, intensity x bandwidth).
-std::optional<double> attainable_flops(const probe_result* probe, const std::string& dt, const work_model& w,
-                                       int threads) {
+// The roofline attainable by `work` on this host with `threads` workers: min(peak, intensity x bandwidth),
+// and which side of the ridge the work is on.
+struct roofline_point {
+  double flops;       // attainable FLOP/s
+  bool memory_bound;  // intensity x bandwidth < peak
+};
+std::optional<roofline_point> attainable_flops(const probe_result* probe, const std::string& dt, const work_model& w,
+                                               int threads) {
   if (probe == nullptr) return std::nullopt;
   const auto peak = probe->peak_for(dt, threads);
   if (!peak || probe->read_gbs <= 0) return std::nullopt;
-  return std::min(*peak * 1e9, w.intensity() * probe->read_gbs * 1e9);
+  const double memory = w.intensity() * probe->read_gbs * 1e9;
+  return roofline_point{std::min(*peak * 1e9, memory), memory < *peak * 1e9};
 }
 
 }  // namespace
@@ -283,8 +289,7 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
     // A memory-bound case (by the probe's roofline) is also compared with the DRAM read bandwidth
     // measured right before and right after it on the same backend: on a shared host the bandwidth
     // moves with the neighbours' load, and a ceiling measured minutes earlier says little.
-    const bool memory_bound = attainable && opt.probe != nullptr && opt.alongside_s > 0 &&
-                              w.intensity() * opt.probe->read_gbs * 1e9 < *opt.probe->peak_for(peak_dt, be->threads()) * 1e9;
+    const bool memory_bound = attainable && attainable->memory_bound && opt.alongside_s > 0;
     double bw_before = 0;
     alongside_used = alongside_used || memory_bound;
     if (memory_bound) bw_before = measure_dram_read_now(*be, opt.alongside_s);
@@ -296,7 +301,7 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
       st.counters["intensity"] = benchmark::Counter(w.intensity());
       if (attainable)
         st.counters["roofline_fraction"] =
-            benchmark::Counter(w.flops() / *attainable, benchmark::Counter::kIsIterationInvariantRate);
+            benchmark::Counter(w.flops() / attainable->flops, benchmark::Counter::kIsIterationInvariantRate);
     });
     bm->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(opt.min_time_s);
     if (opt.repetitions > 1) bm->Repetitions(opt.repetitions);
@@ -350,7 +355,7 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
       median_s = n % 2 ? reps[n / 2] : 0.5 * (reps[n / 2 - 1] + reps[n / 2]);
       flops_s = w.flops() / median_s;
       bytes_s = w.bytes() / median_s;
-      if (attainable) roof = memory_bound ? bytes_s / (bw_alongside * 1e9) : flops_s / *attainable;
+      if (attainable) roof = memory_bound ? bytes_s / (bw_alongside * 1e9) : flops_s / attainable->flops;
       out << fmt::format("{:<34} {:<15} {:>4} {:>8.3f}ms {:>9.1f} {:>8.1f} {:>7.1f} {:>6}  yes\n", c.descriptor, impl,
                          be->threads(), median_s * 1e3, flops_s / 1e9, bytes_s / 1e9, w.intensity(),
                          roof < 0 ? std::string("-") : fmt::format("{:.1f}{}", roof * 100, memory_bound ? "*" : ""))

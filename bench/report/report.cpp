@@ -315,8 +315,14 @@ report_data read_report_unprefixed(const json& doc, const std::string& source) {
       k.flops_per_s = flops ? std::optional<double>(*flops / *k.median_s) : counter("flops_per_s");
       k.bytes_per_s = bytes ? std::optional<double>(*bytes / *k.median_s) : counter("bytes_per_s");
     }
-    // Same formula as the runner: achieved / min(peak for the dtype at these threads, intensity x DRAM read).
-    if (r.probe && k.flops_per_s && k.intensity && !k.peak_dtype.empty() && k.threads >= 1) {
+    // A memory-bound case timed with the DRAM read bandwidth measured beside it (runner): its fraction is
+    // against that figure, as the runner's table prints it.
+    if (const nlohmann::json* with = g.median ? &*g.median : (g.iterations.empty() ? nullptr : &g.iterations.front()))
+      k.dram_read_gbs_alongside = alongside_read_gbs(*with);
+    if (k.dram_read_gbs_alongside && k.bytes_per_s) {
+      k.roofline_fraction = *k.bytes_per_s / (*k.dram_read_gbs_alongside * 1e9);
+    } else if (r.probe && k.flops_per_s && k.intensity && !k.peak_dtype.empty() && k.threads >= 1) {
+      // Same formula as the runner: achieved / min(peak for the dtype at these threads, intensity x DRAM read).
       std::optional<double> peak;
       try {
         peak = r.probe->peak_for(k.peak_dtype, k.threads);
@@ -326,18 +332,6 @@ report_data read_report_unprefixed(const json& doc, const std::string& source) {
       if (peak) k.roofline_fraction = *k.flops_per_s / std::min(*peak * 1e9, *k.intensity * r.probe->read_gbs * 1e9);
     }
     if (!k.roofline_fraction && k.timed) k.roofline_fraction = counter("roofline_fraction");
-    // A memory-bound case timed with the DRAM read bandwidth measured beside it (runner): its fraction
-    // is against that figure, as the runner's table prints it.
-    {
-      const nlohmann::json* with = g.median ? &*g.median : (g.iterations.empty() ? nullptr : &g.iterations.front());
-      if (with != nullptr && with->contains("dram_read_gbs_alongside") && k.bytes_per_s) {
-        const auto& a = (*with)["dram_read_gbs_alongside"];
-        if (a.is_object() && a.contains("mean") && a["mean"].is_number() && a["mean"].get<double>() > 0) {
-          k.dram_read_gbs_alongside = a["mean"].get<double>();
-          k.roofline_fraction = *k.bytes_per_s / (*k.dram_read_gbs_alongside * 1e9);
-        }
-      }
-    }
     r.kernels.push_back(std::move(k));
   }
 

@@ -73,6 +73,24 @@ inline void prefetch_dst(const float* c, std::int64_t ldc, bool first) {
     default: return tile<1>(__VA_ARGS__);    \
   }
 
+// acc[i][:] += sum over `pairs` k pairs of vdpbf16ps(source pair (i, q), weight pair row q): the loop the
+// bf16 and fp8 kernels share. a_pair(i, q) returns row i's pair q as one dword (two bf16); b points at
+// [pair][NR][2] bf16 weights.
+template <int mr, class APair>
+inline void bf16_pair_dots(__m512 (&acc)[mr][NV], std::int64_t pairs, APair a_pair, const bf16_t* b) {
+#pragma GCC unroll 2
+  for (std::int64_t q = 0; q < pairs; ++q) {
+    __m512i bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + 32 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; ++i) {
+      const __m512i av = _mm512_set1_epi32(static_cast<int>(a_pair(i, q)));
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
+    }
+    b += 2 * bf16_avx512_layout.nr;
+  }
+}
+
 struct bf16_avx512 {
   static constexpr std::int64_t MR = 6, NR = bf16_avx512_layout.nr;
   // Even, so pairs never straddle k blocks. Twice the fp32 k block: the same 96 KiB weight micro-panel,
@@ -94,17 +112,8 @@ struct bf16_avx512 {
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     prefetch_dst<mr>(c, ldc, first);
     const std::int64_t pairs = kc / 2;
-#pragma GCC unroll 2
-    for (std::int64_t q = 0; q < pairs; ++q) {
-      __m512i bv[NV];
-      for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + 32 * v);
-#pragma GCC unroll 8
-      for (int i = 0; i < mr; ++i) {
-        const __m512i av = _mm512_set1_epi32(static_cast<int>(load_u32(a + i * lda + 2 * q)));
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
-      }
-      b += 2 * NR;
-    }
+    bf16_pair_dots<mr>(acc, pairs, [&](int i, std::int64_t q) { return load_u32(a + i * lda + 2 * q); }, b);
+    b += pairs * 2 * NR;
     if (kc & 1) {  // odd k: the last pair has one real element; its partner is zero in src and weights
       __m512i bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + 32 * v);
@@ -299,6 +308,7 @@ inline std::uint32_t fp8_pair_to_bf16_pair(const fp8_t* p, std::int64_t left) {
 // workspace (converts_b) and read by every row tile, instead of being dequantized by each tile.
 struct fp8_avx512 {
   static constexpr std::int64_t MR = 6, NR = fp8_avx512_layout.nr;
+  static_assert(NR == bf16_avx512_layout.nr, "shares the bf16 pair loop and its panel width");
   static constexpr std::int64_t KC = fp8_kc;
   static constexpr std::int64_t MC = 384;
   using a_t = std::uint32_t;
@@ -338,18 +348,7 @@ struct fp8_avx512 {
     for (int i = 0; i < mr; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     prefetch_dst<mr>(c, ldc, t.first);
-    const std::int64_t pairs = ceil_div(kc, 2);
-#pragma GCC unroll 2
-    for (std::int64_t q = 0; q < pairs; ++q) {
-      __m512i bv[NV];
-      for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_si512(b + 32 * v);
-#pragma GCC unroll 8
-      for (int i = 0; i < mr; ++i) {
-        const __m512i av = _mm512_set1_epi32(static_cast<int>(a[q * MR + i]));
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
-      }
-      b += 2 * NR;
-    }
+    bf16_pair_dots<mr>(acc, ceil_div(kc, 2), [&](int i, std::int64_t q) { return a[q * MR + i]; }, b);
     fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
   }
   static void ukr(int mr, std::int64_t kc, const std::uint32_t* a, const std::uint16_t* b, float* c, std::int64_t ldc,
