@@ -1,4 +1,4 @@
-# Per-ISA source files: a file named *_avx512.cpp, *_avx2.cpp or *_neon.cpp is compiled with that ISA's
+# Per-ISA source files: a file named *_avx512.cpp, *_avx512vbmi.cpp, *_avx2.cpp or *_neon.cpp is compiled with that ISA's
 # flags (x86-64 / aarch64 only) and is only ever called after run-time dispatch has checked the CPU.
 # Everything else is compiled for the baseline ISA, so one binary runs on any machine of the architecture.
 set(INFERMARK_X86 OFF)
@@ -19,6 +19,13 @@ function(infermark_isa_sources out)
     if(src MATCHES "_avx512\\.cpp$")
       if(INFERMARK_X86)
         set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS}")
+        list(APPEND kept ${src})
+      endif()
+    elseif(src MATCHES "_avx512vbmi\\.cpp$")
+      # AVX-512 plus VBMI (byte permutes): kept out of the plain AVX-512 files so the compiler cannot
+      # use VBMI there (Skylake-X and Cooper Lake have AVX-512 without it); called only when detected.
+      if(INFERMARK_X86)
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS};-mavx512vbmi")
         list(APPEND kept ${src})
       endif()
     elseif(src MATCHES "_avx2\\.cpp$")

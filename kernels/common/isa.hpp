@@ -15,6 +15,7 @@ struct cpu_features {
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512_bf16 = false;  // vdpbf16ps
   bool avx512_vnni = false;  // vpdpbusd
+  bool avx512_vbmi = false;  // vpermb / vpermi2b (byte table lookups)
   bool neon = false;
 };
 

@@ -34,13 +34,26 @@ namespace infermark::gemm_detail {
 // G consecutive values per column ([panel][ceil(k/G)][NR][G], zero-padded in n and k) so that one
 // vector load feeds a dot-product instruction (G=2 for vdpbf16ps / vpmaddwd, G=4 for vpdpbusd).
 // int8 VNNI panels are followed by int32 comp[n_panels*NR] = 128 * sum_k wei[j][k] (see int8 kernel).
+// With `unpack_order`, the bytes of every 128-byte row [NR=64][G=2] of a panel are stored in the order
+// that two 64-byte loads, widened to 16 bits by vpunpck{l,h}bw (which interleave within 128-bit lanes),
+// give back as four 32-element vectors in [NR][G] order (see lowp_unpack_pos).
 struct lowp_layout {
   std::int64_t nr, group;  // panel width, k group
   bool comp;               // int32 compensation after the panels
+  bool unpack_order = false;
 };
+
+// Stored position of element s (= column * 2 + k parity) of a 128-byte [64][2] row in unpack order:
+// element s belongs to vector v = s / 32, word w = s % 32; vectors 0, 1 come from the low / high
+// unpack of the first 64 bytes, vectors 2, 3 from the second, and an unpack takes bytes 0-7 (low) or
+// 8-15 (high) of each 16-byte lane.
+constexpr std::int64_t lowp_unpack_pos(std::int64_t s) {
+  const std::int64_t v = s / 32, w = s % 32;
+  return (v / 2) * 64 + 16 * (w / 8) + 8 * (v % 2) + w % 8;
+}
 inline constexpr lowp_layout bf16_avx512_layout{64, 2, false};
 inline constexpr lowp_layout int8_avx512_layout{64, 4, true};
-inline constexpr lowp_layout fp8_avx512_layout{64, 2, false};      // bf16 dot products on k pairs
+inline constexpr lowp_layout fp8_avx512_layout{64, 2, false, true};  // bf16 dot products on k pairs
 inline constexpr lowp_layout fp8_fma_avx512_layout{64, 1, false};  // fp32 FMAs
 inline constexpr lowp_layout bf16_avx2_layout{16, 1, false};
 inline constexpr lowp_layout int8_avx2_layout{16, 2, false};

@@ -20,6 +20,7 @@ std::size_t lowp_bytes(const gemm_desc& d) {
 // Weights wei[n][k] (1- or 2-byte elements) into the lowp_layout; zero padding; int8 compensation.
 template <lowp_layout L, class T>
 void lowp_pack_typed(const gemm_desc& d, const T* wei, T* out) {
+  static_assert(!L.unpack_order || (L.nr == 64 && L.group == 2), "unpack order is for rows of 64 x 2");
   const std::int64_t panels = ceil_div(d.n, L.nr), kg = ceil_div(d.k, L.group);
   for (std::int64_t jp = 0; jp < panels; ++jp) {
     T* panel = out + lowp_offset(d, L.nr, L.group, jp, 0);
@@ -27,7 +28,9 @@ void lowp_pack_typed(const gemm_desc& d, const T* wei, T* out) {
       for (std::int64_t r = 0; r < L.nr; ++r)
         for (std::int64_t g = 0; g < L.group; ++g) {
           const std::int64_t j = jp * L.nr + r, p = q * L.group + g;
-          panel[(q * L.nr + r) * L.group + g] = (j < d.n && p < d.k) ? wei[j * d.k + p] : T{};
+          const std::int64_t s = r * L.group + g;
+          panel[q * L.nr * L.group + (L.unpack_order ? lowp_unpack_pos(s) : s)] =
+              (j < d.n && p < d.k) ? wei[j * d.k + p] : T{};
         }
   }
   if constexpr (L.comp) {
@@ -160,7 +163,9 @@ const gemm_impl int8_avx512_impl{
 const gemm_impl fp8_avx512_impl{
     "avx512:fp8",
     [](const gemm_desc& d) {
-      return needs(d, "avx512:fp8", dtype::fp8, isa_level::avx512, effective_features().avx512_bf16, "avx512_bf16");
+      const cpu_features f = effective_features();
+      return needs(d, "avx512:fp8", dtype::fp8, isa_level::avx512, f.avx512_bf16 && f.avx512_vbmi,
+                   "avx512_bf16 and avx512_vbmi");
     },
     lowp_bytes<fp8_avx512_layout>, lowp_pack<fp8_avx512_layout>, fp8_execute_avx512, fp8_workspace_avx512};
 const gemm_impl fp8_fma_avx512_impl{

@@ -3,93 +3,13 @@
 //  int8: vpdpbusd on k quads; vpdpbusd wants unsigned x signed bytes, so the broadcast source quad is
 //        flipped to src + 128 (xor 0x80) and the packed compensation 128 * sum_k wei is subtracted at
 //        the end. Partial int32 sums live in dst between k blocks; the last block applies the scales.
-//  fp8:  with AVX512_BF16, e4m3 operands converted exactly to bf16 (weights once per row block into
-//        the workspace, source when packed) and multiplied with vdpbf16ps; without it (fp8-fma), e4m3
-//        weights dequantized in registers to fp32 FMAs. One k block is one 128-wide scale block, so each
-//        block's sum is scaled once.
-#include <immintrin.h>
-
-#include "kernels/gemm/gemm_driver.hpp"
-#include "kernels/gemm/gemm_kernels.hpp"
-
-// GCC 12 false positive (bug 105593): the AVX-512 shift intrinsics' internal _mm512_undefined operand
-// is reported as "maybe uninitialized" once inlined.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+//  fp8-fma: e4m3 weights dequantized in registers to fp32 FMAs (for CPUs without AVX512_BF16 or VBMI;
+//        avx512:fp8, through bf16 dot products, is in gemm_fp8_avx512vbmi.cpp). One k block is one
+//        128-wide scale block, so each block's sum is scaled once.
+#include "kernels/gemm/gemm_lowp_avx512.hpp"
 
 namespace infermark::gemm_detail {
 namespace {
-
-constexpr int NV = 4;  // zmm vectors per 64-column row
-
-inline std::uint32_t load_u32(const void* p) {
-  std::uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-inline void col_masks(int nr, __mmask16 (&mask)[NV]) {
-  for (int v = 0; v < NV; ++v) {
-    const int left = nr - 16 * v;
-    mask[v] = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
-  }
-}
-
-// Stores float accumulators to the dst tile (adding the previous contents unless first).
-template <int mr>
-inline void store_f32(__m512 (&acc)[mr][NV], float* c, std::int64_t ldc, int nr, bool first) {
-  __mmask16 mask[NV];
-  col_masks(nr, mask);
-#pragma GCC unroll 8
-  for (int i = 0; i < mr; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* ci = c + i * ldc + 16 * v;
-      if (!first) acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mask[v], ci));
-      _mm512_mask_storeu_ps(ci, mask[v], acc[i][v]);
-    }
-}
-
-// The dst tile is read after the k loop (partial sums of earlier k blocks): start fetching it now so
-// those loads do not stall (dst of a large problem lives in L3, not L2).
-template <int mr>
-inline void prefetch_dst(const float* c, std::int64_t ldc, bool first) {
-  if (first) return;
-#pragma GCC unroll 8
-  for (int i = 0; i < mr; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
-}
-
-// Dispatches the run-time row count of a tail tile to the compile-time tile<mr>.
-#define INFERMARK_MR_SWITCH(...)             \
-  switch (mr) {                              \
-    case 6: return tile<6>(__VA_ARGS__);     \
-    case 5: return tile<5>(__VA_ARGS__);     \
-    case 4: return tile<4>(__VA_ARGS__);     \
-    case 3: return tile<3>(__VA_ARGS__);     \
-    case 2: return tile<2>(__VA_ARGS__);     \
-    default: return tile<1>(__VA_ARGS__);    \
-  }
-
-// acc[i][:] += sum over `pairs` k pairs of vdpbf16ps(source pair (i, q), weight pair row q): the loop the
-// bf16 and fp8 kernels share. a_pair(i, q) returns row i's pair q as one dword (two bf16); b points at
-// [pair][NR][2] bf16 weights.
-template <int mr, class APair>
-inline void bf16_pair_dots(__m512 (&acc)[mr][NV], std::int64_t pairs, APair a_pair, const bf16_t* b) {
-#pragma GCC unroll 2
-  for (std::int64_t q = 0; q < pairs; ++q) {
-    __m512i bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + 32 * v);
-#pragma GCC unroll 8
-    for (int i = 0; i < mr; ++i) {
-      const __m512i av = _mm512_set1_epi32(static_cast<int>(a_pair(i, q)));
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
-    }
-    b += 2 * bf16_avx512_layout.nr;
-  }
-}
 
 struct bf16_avx512 {
   static constexpr std::int64_t MR = 6, NR = bf16_avx512_layout.nr;
@@ -112,7 +32,7 @@ struct bf16_avx512 {
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     prefetch_dst<mr>(c, ldc, first);
     const std::int64_t pairs = kc / 2;
-    bf16_pair_dots<mr>(acc, pairs, [&](int i, std::int64_t q) { return load_u32(a + i * lda + 2 * q); }, b);
+    bf16_pair_dots<mr>(acc, pairs, [&](int i, std::int64_t q) { return load_u32(a + i * lda + 2 * q); }, bf16_rows(b));
     b += pairs * 2 * NR;
     if (kc & 1) {  // odd k: the last pair has one real element; its partner is zero in src and weights
       __m512i bv[NV];
@@ -204,25 +124,6 @@ struct int8_avx512 {
   }
 };
 
-// fp8 epilogue: one k block is one 128-wide scale block, so the block's sums are scaled once,
-// dst += sum x src_scale[row][block] x wei_scale[column block][block].
-template <int mr>
-inline void fp8_store_scaled(__m512 (&acc)[mr][NV], float* c, std::int64_t ldc, int nr, const gemm_desc& d,
-                             const gemm_args& args, const tile_pos& t) {
-  const std::int64_t kb = ceil_div(d.k, gemm_fp8_block), blk = t.p0 / gemm_fp8_block;
-  const float ws = args.wei_scale[(t.j0 / gemm_fp8_block) * kb + blk];  // NR divides the block
-  __mmask16 mask[NV];
-  col_masks(nr, mask);
-  for (int i = 0; i < mr; ++i) {
-    const __m512 s = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * ws);
-    for (int v = 0; v < NV; ++v) {
-      float* ci = c + i * ldc + 16 * v;
-      const __m512 prev = t.first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], ci);
-      _mm512_mask_storeu_ps(ci, mask[v], _mm512_fmadd_ps(acc[i][v], s, prev));
-    }
-  }
-}
-
 // 16 e4m3 bytes -> 16 floats (see fp8_to_f32_fast).
 inline __m512 fp8x16_to_f32(__m128i bytes) {
   const __m512i x = _mm512_cvtepu8_epi32(bytes);
@@ -278,85 +179,6 @@ struct fp8_fma_avx512 {
   }
 };
 
-
-// e4m3 -> bf16 bits for 32 bytes, exactly (every e4m3 value is a bf16 value): a normal code's exponent and
-// mantissa fields shift into bf16's with the bias moved from 7 to 127; a subnormal code (exponent field
-// 0) m x 2^-9 becomes a normal bf16 looked up by m. NaN codes are not valid inputs (see gemm.hpp).
-alignas(64) constexpr std::uint16_t kFp8SubnormalBf16[32] = {0x0000, 0x3b00, 0x3b80, 0x3bc0, 0x3c00, 0x3c20, 0x3c40, 0x3c60};
-inline __m512i fp8x32_to_bf16(__m256i bytes) {
-  const __m512i x = _mm512_cvtepu8_epi16(bytes);
-  const __m512i em = _mm512_and_si512(x, _mm512_set1_epi16(0x7f));
-  __m512i r = _mm512_add_epi16(_mm512_slli_epi16(em, 4), _mm512_set1_epi16(120 << 7));
-  const __mmask32 sub = _mm512_cmplt_epu16_mask(em, _mm512_set1_epi16(8));
-  r = _mm512_mask_permutexvar_epi16(r, sub, em, _mm512_load_si512(kFp8SubnormalBf16));
-  return _mm512_or_si512(r, _mm512_slli_epi16(_mm512_and_si512(x, _mm512_set1_epi16(0x80)), 8));
-}
-
-inline std::uint32_t fp8_pair_to_bf16_pair(const fp8_t* p, std::int64_t left) {
-  auto bits = [](fp8_t v) {
-    const float f = fp8_to_f32_fast(v);
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u >> 16;  // exact: the value has at most 4 significant bits
-  };
-  return bits(p[0]) | (left > 1 ? bits(p[1]) << 16 : 0u);
-}
-
-// fp8 through bf16 dot products (AVX512_BF16): e4m3 operands are exact in bf16, so vdpbf16ps forms the
-// same products at twice the fp32 FMA rate. The source row block is packed as bf16 pairs [pair][MR];
-// each 128 x 64 weight micro-panel (one scale block) is converted once per row block into the worker's
-// workspace (converts_b) and read by every row tile, instead of being dequantized by each tile.
-struct fp8_avx512 {
-  static constexpr std::int64_t MR = 6, NR = fp8_avx512_layout.nr;
-  static_assert(NR == bf16_avx512_layout.nr, "shares the bf16 pair loop and its panel width");
-  static constexpr std::int64_t KC = fp8_kc;
-  static constexpr std::int64_t MC = 384;
-  using a_t = std::uint32_t;
-  using bk_t = std::uint16_t;
-  static constexpr bool packs_a = true;
-  static constexpr bool converts_b = true;
-  static std::int64_t a_panel_elems(std::int64_t kc) { return MR * ceil_div(kc, 2); }
-  static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR; }
-  static std::int64_t b_scratch_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR * 2; }
-  static const fp8_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
-    return static_cast<const fp8_t*>(packed) + lowp_offset(d, NR, 2, jp, p0);
-  }
-  static void convert_b(const fp8_t* b, std::int64_t kc, std::uint16_t* out) {
-    const std::int64_t bytes = b_panel_bytes(kc);  // a multiple of 2 x 64
-    for (std::int64_t o = 0; o < bytes; o += 32)
-      _mm512_store_si512(out + o, fp8x32_to_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + o))));
-  }
-  static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0,
-                     std::int64_t kc, std::uint32_t* buf) {
-    const auto* src = static_cast<const fp8_t*>(args.src);
-    const std::int64_t pairs = ceil_div(kc, 2);
-    for (std::int64_t ir = 0; ir < mc; ir += MR) {
-      const std::int64_t mr = std::min(MR, mc - ir);
-      std::uint32_t* out = buf + (ir / MR) * a_panel_elems(kc);
-      for (std::int64_t i = 0; i < MR; ++i) {
-        const fp8_t* row = src + (i0 + ir + i) * d.k + p0;
-        for (std::int64_t q = 0; q < pairs; ++q)  // rows past the end and the odd k's partner are zero
-          out[q * MR + i] = i < mr ? fp8_pair_to_bf16_pair(row + 2 * q, kc - 2 * q) : 0u;
-      }
-    }
-  }
-
-  template <int mr>
-  static void tile(std::int64_t kc, const std::uint32_t* a, const std::uint16_t* b, float* c, std::int64_t ldc,
-                   int nr, const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
-    __m512 acc[mr][NV];
-    for (int i = 0; i < mr; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-    prefetch_dst<mr>(c, ldc, t.first);
-    bf16_pair_dots<mr>(acc, ceil_div(kc, 2), [&](int i, std::int64_t q) { return a[q * MR + i]; }, b);
-    fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
-  }
-  static void ukr(int mr, std::int64_t kc, const std::uint32_t* a, const std::uint16_t* b, float* c, std::int64_t ldc,
-                  int nr, const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
-    INFERMARK_MR_SWITCH(kc, a, b, c, ldc, nr, d, args, t)
-  }
-};
-
 #undef INFERMARK_MR_SWITCH
 
 }  // namespace
@@ -369,13 +191,9 @@ void int8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int n
   drive<int8_avx512>(d, a, ithr, nthr);
 }
 std::size_t int8_workspace_avx512(const gemm_desc& d, int nthr) { return drive_workspace<int8_avx512>(d, nthr); }
-void fp8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
-  drive<fp8_avx512>(d, a, ithr, nthr);
-}
 void fp8_fma_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
   drive<fp8_fma_avx512>(d, a, ithr, nthr);
 }
 std::size_t fp8_fma_workspace_avx512(const gemm_desc& d, int nthr) { return drive_workspace<fp8_fma_avx512>(d, nthr); }
-std::size_t fp8_workspace_avx512(const gemm_desc& d, int nthr) { return drive_workspace<fp8_avx512>(d, nthr); }
 
 }  // namespace infermark::gemm_detail

@@ -248,22 +248,26 @@ TEST(Gemm, ListEndsWithReferenceAndNamesAreUnique) {
 
 TEST(Gemm, Fp8EveryCodeIsExactInWeightsAndSource) {
   // Every non-NaN e4m3 code (subnormals, zeros of both signs, the largest) times 1.0, as a weight and as
-  // a source value, through each fp8 implementation this CPU runs: the conversions must be exact.
+  // a source value, through each fp8 implementation this CPU runs: the conversions must be exact. As
+  // weights, for 1 row (decode: weights converted inside the tile) and 13 rows (several row tiles:
+  // weights converted once into the workspace).
   std::vector<fp8_t> codes;
   for (int c = 0; c < 256; ++c)
     if ((c & 0x7f) != 0x7f) codes.push_back(static_cast<fp8_t>(c));
   const auto n = static_cast<std::int64_t>(codes.size());
   const fp8_t one = f32_to_fp8_e4m3(1.0f);
   for (const auto& impl : gemm_impls()) {
-    const gemm_desc wd{1, n, 2, dtype::fp8}, sd{n, 1, 2, dtype::fp8};
-    if (impl.check(wd) || impl.check(sd)) continue;
-    for (bool in_weights : {true, false}) {
-      const gemm_desc& d = in_weights ? wd : sd;
+    const gemm_desc sd{n, 1, 2, dtype::fp8};
+    if (impl.check(sd)) continue;
+    for (std::int64_t weight_rows : {1, 13, 0}) {  // 0: the codes in the source instead
+      const bool in_weights = weight_rows > 0;
+      const gemm_desc d = in_weights ? gemm_desc{weight_rows, n, 2, dtype::fp8} : sd;
       std::vector<fp8_t> src(static_cast<std::size_t>(d.m * 2), 0), wei(static_cast<std::size_t>(d.n * 2), 0);
-      for (std::int64_t i = 0; i < n; ++i) {
-        (in_weights ? wei : src)[static_cast<std::size_t>(2 * i)] = codes[static_cast<std::size_t>(i)];
-        (in_weights ? src : wei)[0] = one;
-      }
+      for (std::int64_t i = 0; i < n; ++i) (in_weights ? wei : src)[static_cast<std::size_t>(2 * i)] = codes[static_cast<std::size_t>(i)];
+      if (in_weights)
+        for (std::int64_t r = 0; r < d.m; ++r) src[static_cast<std::size_t>(2 * r)] = one;
+      else
+        wei[0] = one;
       std::vector<float> src_scale(static_cast<std::size_t>(d.m), 1.0f), wei_scale(static_cast<std::size_t>((d.n + 127) / 128), 1.0f);
       std::vector<std::uint8_t> packed(impl.packed_bytes(d));
       impl.pack(d, wei.data(), packed.data());
@@ -273,8 +277,10 @@ TEST(Gemm, Fp8EveryCodeIsExactInWeightsAndSource) {
                                 ws.empty() ? nullptr : ws.data()}, 0, 1);
       for (std::int64_t i = 0; i < n; ++i) {
         const float want = fp8_e4m3_to_f32(codes[static_cast<std::size_t>(i)]);
-        EXPECT_EQ(dst[static_cast<std::size_t>(i)], want)
-            << impl.name << (in_weights ? " weight" : " source") << " code 0x" << std::hex << int(codes[static_cast<std::size_t>(i)]);
+        for (std::int64_t r = 0; r < (in_weights ? d.m : 1); ++r)
+          EXPECT_EQ(dst[static_cast<std::size_t>(r * d.n + i)], want)
+              << impl.name << (in_weights ? " weight" : " source") << " code 0x" << std::hex << int(codes[static_cast<std::size_t>(i)])
+              << std::dec << " row " << r << " of " << d.m;
       }
     }
   }
@@ -282,7 +288,8 @@ TEST(Gemm, Fp8EveryCodeIsExactInWeightsAndSource) {
 
 TEST(Gemm, WorkspaceIsWhatPackingTheSourceNeeds) {
   // Kernels that read src in place need none; kernels that pack src rows need one slice per worker,
-  // growing with rows (up to the row block) and k (up to the k block), never with n.
+  // growing with rows (up to the row block) and k (up to the k block; all of k for a single row tile),
+  // never with n.
   for (const auto& impl : gemm_impls()) {
     for (dtype dt : {dtype::fp32, dtype::bf16, dtype::int8, dtype::fp8}) {
       const gemm_desc small{3, 64, 200, dt}, tall{4096, 64, 200, dt}, wide{3, 8192, 200, dt};
@@ -335,7 +342,7 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
   if (detected_isa() == isa_level::avx512) {
     // fp8 goes through bf16 dot products where the CPU has them, else fp32 FMAs.
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name,
-              effective_features().avx512_bf16 ? "avx512:fp8" : "avx512:fp8-fma");
+              effective_features().avx512_bf16 && effective_features().avx512_vbmi ? "avx512:fp8" : "avx512:fp8-fma");
     EXPECT_FALSE(gemm_find("avx512:fp8-fma").check(gemm_desc{4, 4, 4, dtype::fp8}).has_value());
     EXPECT_EQ(gemm_select(fp32).name, "avx512:fp32");
     // bf16 and int8 need their extensions on top of AVX-512 F/BW/VL/DQ.
