@@ -8,6 +8,8 @@
 #endif
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/attention/attention_core.hpp"
 #include "kernels/attention/attention_isa.hpp"
 #include "kernels/common/isa.hpp"
@@ -25,6 +27,7 @@ struct avx512_simd {
   static vf set1(float x) { return _mm512_set1_ps(x); }
   static vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
   static vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+  static vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
   static vf bcast32(const float* p) { return _mm512_set1_ps(*p); }  // a bit move (vbroadcastss): bf16 pairs survive
   static vf load_bits(const bf16_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
   // acc + a.b over bf16 pairs (vdpbf16ps): the products are exact in fp32, the sums are fp32.
@@ -47,18 +50,19 @@ struct avx512_simd {
   }
   static float kv_factor(dtype dt) { return dt == dtype::fp8 ? 256.0f : 1.0f; }
 
-  // dst[u][dv] (32-bit lanes): key pairs (2u, 2u+1) of n bf16 rows interleaved per 32 columns, lo then hi
-  // vector (see pv_perm_col); a missing partner row is zero.
-  static void pair_rows(const void* const* rows, std::int64_t n, std::int64_t dv, float* dst) {
+  // Key pairs (2u, 2u+1) of n bf16 rows interleaved per 32 columns (32-bit lanes), lo then hi vector
+  // (see pv_perm_col); a missing partner row is zero. Position p of pair u goes to
+  // dst[(p / 16) * ldb + u * ldu + p % 16]: [u][dv] with (ldu, ldb) = (dv, 16), or blocks of 16 positions.
+  static void pair_rows(const void* const* rows, std::int64_t n, std::int64_t dv, float* dst, std::int64_t ldu, std::int64_t ldb) {
     for (std::int64_t t = 0; t < n; t += 2) {
       const auto* a = static_cast<const bf16_t*>(rows[t]);
       const auto* b = t + 1 < n ? static_cast<const bf16_t*>(rows[t + 1]) : nullptr;
-      float* o = dst + (t / 2) * dv;
+      float* o = dst + (t / 2) * ldu;
       for (std::int64_t c = 0; c < dv; c += 32) {
         const __m512i x = _mm512_loadu_si512(a + c);
         const __m512i y = b != nullptr ? _mm512_loadu_si512(b + c) : _mm512_setzero_si512();
-        _mm512_storeu_si512(o + c, _mm512_unpacklo_epi16(x, y));
-        _mm512_storeu_si512(o + c + 16, _mm512_unpackhi_epi16(x, y));
+        _mm512_storeu_si512(o + (c / 16) * ldb, _mm512_unpacklo_epi16(x, y));
+        _mm512_storeu_si512(o + (c / 16 + 1) * ldb, _mm512_unpackhi_epi16(x, y));
       }
     }
   }
@@ -66,6 +70,33 @@ struct avx512_simd {
   static void to_bf16_pairs(const float* p, float* dst) {
     const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + 16), _mm512_loadu_ps(p));
     _mm512_storeu_ps(dst, (__m512)h);
+  }
+
+  // ---- row-lane path (attention_core.hpp, run_item_lanes): one query row per lane ----
+  // The 32-bit element at p (a bf16 pair) in every lane; memcpy: p points into a bf16 buffer.
+  static vf bcast_pair(const void* p) {
+    std::uint32_t x;
+    std::memcpy(&x, p, 4);
+    return _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(x)));
+  }
+  static vf max(vf a, vf b) { return _mm512_max_ps(a, b); }
+  static vf add(vf a, vf b) { return _mm512_add_ps(a, b); }
+  static vf neg_inf() { return _mm512_set1_ps(-std::numeric_limits<float>::infinity()); }
+  // s with -inf in the lanes l where key k is outside [lo[l], hi[l]].
+  static vf mask_outside(vf s, std::int32_t k, const std::int32_t* lo, const std::int32_t* hi) {
+    const __m512i kv = _mm512_set1_epi32(k);
+    const __mmask16 in = _mm512_cmple_epi32_mask(_mm512_loadu_si512(lo), kv) & _mm512_cmple_epi32_mask(kv, _mm512_loadu_si512(hi));
+    return _mm512_mask_mov_ps(neg_inf(), in, s);
+  }
+  // m, with 0 where m is -inf (the reference point of rows that have seen no key yet).
+  static vf finite_or_zero(vf m) { return _mm512_mask_mov_ps(m, _mm512_cmpeq_ps_mask(m, neg_inf()), _mm512_setzero_ps()); }
+  static bool any_ne(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ) != 0; }
+  // Lane l = (bf16(even[l]), bf16(odd[l])) rounded to nearest even: probabilities of a key pair per row.
+  static vf pair_bf16(vf even, vf odd) {
+    const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(odd, even);  // words 0-15: even, 16-31: odd
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+                                         19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_castsi512_ps(_mm512_permutexvar_epi16(idx, h));
   }
 
   // dst[e * ld + t] = rows[t][e0 + e] for 16 rows x 16 32-bit elements (fp32 values or bf16 pairs).

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -43,13 +44,13 @@ inline std::int64_t q_tile(const attention_desc& d) {
 }
 
 struct workspace_layout {
-  std::int64_t rows_pad, q, qb, k, kt, v, s, pb, acc, m, l, ks, vs, total;  // offsets / sizes in floats
+  std::int64_t rows_pad, q, qb, k, kt, v, s, pb, acc, m, l, ks, vs, rlo, total;  // offsets / sizes in floats
 };
 
 inline workspace_layout workspace(const attention_desc& d) {
   workspace_layout w{};
   const std::int64_t group = d.hq / d.hkv;
-  w.rows_pad = round_up(q_tile(d) * group, 4);
+  w.rows_pad = round_up(q_tile(d) * group, 16);  // whole vectors of rows (row-lane path)
   std::int64_t off = 0;
   auto take = [&](std::int64_t n) {
     const std::int64_t at = off;
@@ -68,6 +69,7 @@ inline workspace_layout workspace(const attention_desc& d) {
   w.l = take(w.rows_pad);
   w.ks = take(kTile);  // per-token K / V scales of the tile (direct int8 / fp8 reads)
   w.vs = take(kTile);
+  w.rlo = take(3 * w.rows_pad);  // row-lane path: int32 first / last visible key per row, acc factors
   w.total = off;
   return w;
 }
@@ -307,12 +309,13 @@ void softmax_tile(const attention_desc& d, float* scores, float* m, float* l, fl
   }
 }
 
+// acc / m / l hold rows [r_first, r_first + rows) of the item.
 template <class S>
 void finish_rows(const attention_desc& d, const attention_args& a, const item& it, const float* acc, const float* m,
-                 const float* l, std::int64_t rows, std::int64_t row0, float* partial) {
+                 const float* l, std::int64_t rows, std::int64_t row0, float* partial, std::int64_t r_first = 0) {
   const std::int64_t group = d.hq / d.hkv;
   for (std::int64_t r = 0; r < rows; ++r) {
-    const std::int64_t row = row0 + r / group, head = it.kvh * group + r % group;
+    const std::int64_t row = row0 + (r_first + r) / group, head = it.kvh * group + (r_first + r) % group;
     if (d.splits > 1) {
       float* ml = partial + ((row * d.hq + head) * d.splits + it.split) * 2;
       float* pacc = partial + d.total_q * d.hq * d.splits * 2 + ((row * d.hq + head) * d.splits + it.split) * d.dv;
@@ -585,9 +588,247 @@ void pv_all(const attention_desc& d, const float* p, const void* const* vrow, st
   }
 }
 
+// ---- The row-lane path (bf16 Q, bf16 cache, bf16 P.V; many rows: MLA decode, large GQA groups) ----
+// One query row per vector lane, so both products are GEMM microkernels that broadcast from memory and
+// never reduce horizontally:
+//   S^T[t][rows] = sum_e K[t] pair e (broadcast, read in place) . Q^T[e][rows]   (Q^T packed per item)
+//   O^T[c][rows] += sum_u Vp[u][c] (broadcast; key pairs interleaved) . P^T[u][rows] (P pairs per row)
+// and the online softmax is vertical (a row's max / sum over keys is an elementwise max / sum over the
+// tile's score vectors). No K transposition, no per-row scalar softmax. O^T is transposed back at the end.
+
+// S^T[t][MR vectors of rows] for T keys: e_count bf16 pairs per K row, times `post`.
+template <class S, int MR, int T>
+void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::int64_t e_count, float* st, std::int64_t lds, float post) {
+  const char* k[T];
+  for (int t = 0; t < T; ++t) k[t] = static_cast<const char*>(krow[t]);
+  typename S::vf acc[T][MR];
+  for (int t = 0; t < T; ++t)
+    for (int m = 0; m < MR; ++m) acc[t][m] = S::zero();
+  for (std::int64_t e = 0; e < e_count; ++e) {
+    typename S::vf qv[MR];
+    for (int m = 0; m < MR; ++m) qv[m] = S::load(qt + e * ldq + m * S::W);
+    for (int t = 0; t < T; ++t) {
+      const auto b = S::bcast_pair(k[t] + 4 * e);
+      for (int m = 0; m < MR; ++m) acc[t][m] = S::dp(acc[t][m], b, qv[m]);
+    }
+  }
+  const auto pv = S::set1(post);
+  for (int t = 0; t < T; ++t)
+    for (int m = 0; m < MR; ++m) S::store(st + t * lds + m * S::W, S::mul(acc[t][m], pv));
+}
+
+// O^T[NC columns][MR vectors of rows] (times corr[m] first when corr) += over np key pairs u
+// Vp[u][c] . P^T[u][rows].
+template <class S, int MR, int NC>
+void pv_lanes(const float* pp, std::int64_t ldp, const float* vp, std::int64_t ldv, std::int64_t np, float* acc, std::int64_t lda,
+              const float* corr) {
+  typename S::vf o[NC][MR];
+  for (int j = 0; j < NC; ++j)
+    for (int m = 0; m < MR; ++m) {
+      o[j][m] = S::load(acc + j * lda + m * S::W);
+      if (corr != nullptr) o[j][m] = S::mul(o[j][m], S::load(corr + m * S::W));
+    }
+  for (std::int64_t u = 0; u < np; ++u) {
+    typename S::vf p[MR];
+    for (int m = 0; m < MR; ++m) p[m] = S::load(pp + u * ldp + m * S::W);
+    for (int j = 0; j < NC; ++j) {
+      const auto b = S::bcast_pair(vp + u * ldv + j);
+      for (int m = 0; m < MR; ++m) o[j][m] = S::dp(o[j][m], b, p[m]);
+    }
+  }
+  for (int j = 0; j < NC; ++j)
+    for (int m = 0; m < MR; ++m) S::store(acc + j * lda + m * S::W, o[j][m]);
+}
+
+// Calls f(r0, integral_constant<MR>) over the row vectors [0, nv) in chunks of up to 3 (4 as 2 + 2).
+template <class F>
+void row_vector_chunks(std::int64_t nv, F&& f) {
+  for (std::int64_t r = 0; r < nv;) {
+    const std::int64_t rem = nv - r;
+    if (rem == 1) f(r, std::integral_constant<int, 1>{}), r += 1;
+    else if (rem == 2 || rem == 4) f(r, std::integral_constant<int, 2>{}), r += 2;
+    else f(r, std::integral_constant<int, 3>{}), r += 3;
+  }
+}
+
+// Online softmax of S^T[nt keys][nv * W rows] (ld lds) in base 2, rows in lanes; keys outside a row's
+// [rlo, rhi] get -inf when `masked`. S^T becomes P^T; corr[rows] is the factor acc must be scaled by.
+// Returns whether any row's max moved (acc needs corr).
+template <class S>
+bool softmax_lanes(float* st, std::int64_t lds, std::int64_t nv, float* m, float* l, float* corr, std::int64_t k0, std::int64_t nt,
+                   const std::int32_t* rlo, const std::int32_t* rhi, bool masked) {
+  bool rescale = false;
+  for (std::int64_t v = 0; v < nv; ++v) {
+    float* s = st + v * S::W;
+    auto mx = S::neg_inf();
+    for (std::int64_t t = 0; t < nt; ++t) {
+      auto x = S::load(s + t * lds);
+      if (masked) {
+        x = S::mask_outside(x, static_cast<std::int32_t>(k0 + t), rlo + v * S::W, rhi + v * S::W);
+        S::store(s + t * lds, x);
+      }
+      mx = S::max(mx, x);
+    }
+    const auto m_old = S::load(m + v * S::W), m_new = S::max(m_old, mx), m_use = S::finite_or_zero(m_new);
+    auto sum = S::zero();
+    for (std::int64_t t = 0; t < nt; ++t) {
+      const auto p = S::exp2(S::sub(S::load(s + t * lds), m_use));
+      S::store(s + t * lds, p);
+      sum = S::add(sum, p);
+    }
+    if (nt % 2 != 0) S::store(s + nt * lds, S::zero());  // partner of the last key in a pair
+    auto lv = S::load(l + v * S::W);
+    if (S::any_ne(m_new, m_old)) {
+      const auto c = S::exp2(S::sub(m_old, m_use));  // 0 for rows that had seen nothing
+      lv = S::fma(lv, c, sum);
+      S::store(corr + v * S::W, c);
+      rescale = true;
+    } else {
+      lv = S::add(lv, sum);
+      S::store(corr + v * S::W, S::set1(1.0f));
+    }
+    S::store(l + v * S::W, lv);
+    S::store(m + v * S::W, m_new);
+  }
+  return rescale;
+}
+
+// Software prefetch (into L2) of the cache rows of a later tile, spread evenly over the microkernel
+// calls of the current one (step() between calls): bursts of a few hundred prefetches at once leave
+// most of them dropped or queued behind each other, and the demand loads then wait on DRAM.
+struct row_prefetcher {
+  const char* ptr[2 * kTile];
+  std::int64_t lines[2 * kTile];
+  std::int64_t n = 0, r = 0, off = 0, per_step = 1;
+  void add(const attention_desc& d, const attention_args& a, const void* cache, std::int64_t dim, const item& it, std::int64_t k0,
+           std::int64_t nt) {
+    const std::int64_t row_bytes = dim * static_cast<std::int64_t>(dtype_size(d.kv_dt));
+    for_each_run(d, a, it, k0, nt, [&](std::int64_t, std::int64_t count, std::int64_t slot0) {
+      for (std::int64_t i = 0; i < count; ++i, ++n) {
+        ptr[n] = static_cast<const char*>(cache) + (slot0 + i) * row_bytes;
+        lines[n] = div_up(row_bytes, 64);
+      }
+    });
+  }
+  // Targets the rows of keys [k0, k0 + nt) (K, and V unless v_in_k), issued over `steps` calls of step().
+  void start(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t nt, std::int64_t steps) {
+    n = r = off = 0;
+    add(d, a, a.k_cache, d.dk, it, k0, nt);
+    if (!d.v_in_k) add(d, a, a.v_cache, d.dv, it, k0, nt);
+    std::int64_t total = 0;
+    for (std::int64_t i = 0; i < n; ++i) total += lines[i];
+    per_step = div_up(total, std::max<std::int64_t>(steps, 1));
+  }
+  void step() {
+    for (std::int64_t i = 0; i < per_step && r < n; ++i) {
+      __builtin_prefetch(ptr[r] + 64 * off, 0, 2);  // T1: into L2
+      if (++off == lines[r]) off = 0, ++r;
+    }
+  }
+  void finish() {
+    while (r < n) step();
+  }
+};
+
+inline constexpr std::int64_t kLaneRows = 12;  // rows from which the row-lane path is taken (of 16 lanes)
+
+template <class S>
+void run_item_lanes(const attention_desc& d, const attention_args& a, const item& it, float* ws, float* partial) {
+  const workspace_layout L = workspace(d);
+  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group;
+  const std::int64_t nv = div_up(rows, S::W), ld = nv * S::W;  // row vectors; stride of every [x][rows] array
+  const std::int64_t q_len = a.q_start[it.b + 1] - a.q_start[it.b], ctx = a.ctx_lens[it.b];
+  const std::int64_t row0 = a.q_start[it.b] + it.q0, p0 = ctx - q_len + it.q0;
+  const std::int64_t e_count = d.dk / 2;
+  float* qt = ws + L.q;     // Q^T [e_count][ld] bf16 pairs
+  float* st = ws + L.s;     // S^T / P^T [kTile][ld]
+  float* pp = ws + L.pb;    // P^T pairs [kTile / 2][ld]
+  float* vp = ws + L.v;     // V pairs [dv / 16][kTile / 2][16]
+  float* acc = ws + L.acc;  // O^T [dv][ld] in pair_rows column order (pv_perm_col)
+  float* m = ws + L.m;
+  float* l = ws + L.l;
+  auto* rlo = reinterpret_cast<std::int32_t*>(ws + L.rlo);  // first / last visible key per row
+  std::int32_t* rhi = rlo + L.rows_pad;
+  float* corr = ws + L.rlo + 2 * L.rows_pad;  // per-row factor of acc after a tile's softmax
+  std::int64_t max_lo = 0, min_hi = std::numeric_limits<std::int64_t>::max();
+  for (std::int64_t r = 0; r < ld; ++r) {
+    if (r < rows) {
+      const std::int64_t src_row = (row0 + r / group) * d.hq + it.kvh * group + r % group;
+      const auto* src = static_cast<const bf16_t*>(a.q) + src_row * d.dk;
+      for (std::int64_t e = 0; e < e_count; ++e) std::memcpy(qt + e * ld + r, src + 2 * e, 4);
+      const visible_range vis = attention_visible(d, p0 + r / group);
+      rlo[r] = static_cast<std::int32_t>(vis.lo);
+      rhi[r] = static_cast<std::int32_t>(vis.hi - 1);
+      max_lo = std::max(max_lo, vis.lo);
+      min_hi = std::min(min_hi, vis.hi - 1);
+    } else {
+      for (std::int64_t e = 0; e < e_count; ++e) qt[e * ld + r] = 0.0f;
+      rlo[r] = 0;
+      rhi[r] = std::numeric_limits<std::int32_t>::max();
+    }
+    m[r] = kNegInf;
+    l[r] = 0;
+  }
+  std::fill(acc, acc + d.dv * ld, 0.0f);
+  const float qscale = attention_scale(d) * kLog2e;
+  const std::int64_t ahead = prefetch_tiles(d);
+  const void* krow[kTile];
+  const void* vrow[kTile];
+  constexpr int kKeys = 8;  // keys per S microkernel
+  // Microkernel calls per tile: the steps the next tile's prefetches are spread over.
+  std::int64_t calls = 0;
+  row_vector_chunks(nv, [&](std::int64_t, auto mrc) { calls += kTile / kKeys + d.dv / (decltype(mrc)::value == 1 ? 16 : 8); });
+  row_prefetcher pf;
+  for (std::int64_t p = it.klo + kTile; p < it.klo + ahead * kTile && p < it.khi; p += kTile) {  // the first tiles ahead
+    pf.start(d, a, it, p, std::min(kTile, it.khi - p), 1);
+    pf.finish();
+  }
+  constexpr std::int64_t kVpBlock = kTile / 2 * S::W;  // V pairs: [dv / 16][kTile / 2][16]
+  for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
+    const std::int64_t nt = std::min(kTile, it.khi - k0);
+    pf.finish();
+    if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls);
+    tile_rows<S>(d, a, a.k_cache, nullptr, d.dk, it, k0, nt, krow, nullptr);
+    for (std::int64_t t = 0; t < nt; t += kKeys)
+      row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
+        qk_lanes<S, decltype(mrc)::value, kKeys>(qt + v * S::W, ld, krow + t, e_count, st + t * ld + v * S::W, ld, qscale);
+        pf.step();
+      });
+    const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
+    const bool rescale = softmax_lanes<S>(st, ld, nv, m, l, corr, k0, nt, rlo, rhi, masked);
+    const std::int64_t np = div_up(nt, 2);
+    for (std::int64_t u = 0; u < np; ++u)
+      for (std::int64_t v = 0; v < nv; ++v)
+        S::store(pp + u * ld + v * S::W, S::pair_bf16(S::load(st + 2 * u * ld + v * S::W), S::load(st + (2 * u + 1) * ld + v * S::W)));
+    if (!d.v_in_k) tile_rows<S>(d, a, a.v_cache, nullptr, d.dv, it, k0, nt, vrow, nullptr);
+    // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
+    // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
+    S::pair_rows(d.v_in_k ? krow : vrow, nt, d.dv, vp, S::W, kVpBlock);
+    row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
+      constexpr int MR = decltype(mrc)::value, NC = MR == 1 ? 16 : 8;
+      for (std::int64_t c = 0; c < d.dv; c += NC) {
+        pv_lanes<S, MR, NC>(pp + v * S::W, ld, vp + (c / S::W) * kVpBlock + c % S::W, S::W, np, acc + c * ld + v * S::W, ld,
+                            rescale ? corr + v * S::W : nullptr);
+        pf.step();
+      }
+    });
+  }
+  // Back to rows [r][dv] in column order, 16 rows at a time.
+  float* tmp = ws + L.v;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += S::W) {
+    const std::int64_t n = std::min<std::int64_t>(S::W, rows - r0);
+    for (std::int64_t c = 0; c < d.dv; ++c) {
+      const std::int64_t col = pv_perm_col(c);
+      for (std::int64_t r = 0; r < n; ++r) tmp[r * d.dv + col] = acc[c * ld + r0 + r];
+    }
+    finish_rows<S>(d, a, it, tmp, m + r0, l + r0, n, row0, partial, r0);
+  }
+}
+
 // Which form each product of an item with `rows` rows takes (see the comment above path_opts).
 struct fast_modes {
   bool dp, bcast, k_direct, v_direct, pv_dp;
+  bool lanes;            // the row-lane path (run_item_lanes)
   std::int64_t e_count;  // 32-bit elements per K row (fp32 values or bf16 pairs)
 };
 template <class S>
@@ -599,6 +840,7 @@ fast_modes fast_mode(const attention_desc& d, std::int64_t rows, const path_opts
   f.k_direct = f.dp || d.kv_dt == dtype::fp32 || (!f.bcast && rows <= 4);
   f.v_direct = d.kv_dt == dtype::fp32 || rows <= 4;
   f.pv_dp = o.bf16_pv && rows > 4;  // a few rows: repacking V costs more than converting it in registers
+  f.lanes = f.dp && o.bf16_pv && rows >= kLaneRows;
   return f;
 }
 // Per-head state of a multi-head decode item: q (4 rows), acc (4 rows), m, l.
@@ -622,6 +864,10 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   const float qscale = attention_scale(d) * kLog2e;
   const bool scaled = d.kv_dt == dtype::int8 || d.kv_dt == dtype::fp8;
   const fast_modes fm = fast_mode<S>(d, rows, o);
+  if (fm.lanes) {
+    run_item_lanes<S>(d, a, it0, ws, partial);
+    return;
+  }
   const bool dp = fm.dp, bcast = fm.bcast, k_direct = fm.k_direct, v_direct = fm.v_direct, pv_dp_path = fm.pv_dp;
   const std::int64_t e_count = fm.e_count;
   float* sc = ws + L.s;
@@ -757,7 +1003,7 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
     if (pv_dp_path) {
       if (!d.v_in_k) tile_rows<S>(d, a, a.v_cache, a.v_scale, d.dv, it, k0, nt, vrow, vs);
       float* vp = ws + L.v;
-      S::pair_rows(d.v_in_k ? krow : vrow, nt, d.dv, vp);
+      S::pair_rows(d.v_in_k ? krow : vrow, nt, d.dv, vp, d.dv, S::W);
       float* pb = ws + L.pb;
       for (std::int64_t r = 0; r < rows_pad; ++r) S::to_bf16_pairs(sc + r * kTile, pb + r * (kTile / 2));
       const std::int64_t np = div_up(nt, 2);

@@ -237,6 +237,14 @@ const std::vector<shape>& shapes() {
       {"mla_prefill", 2, 2, 192, 128, 16, 0, false, false, {20}, {20}},
       {"window_sinks_decode", 4, 2, 64, 64, 16, 8, true, false, {1, 1, 1}, {5, 40, 8}},
       {"window_sinks_prefill", 4, 2, 64, 64, 16, 7, true, false, {12, 3}, {12, 40}},
+      // Row-lane path (bf16dot, >= 12 rows of one KV head): 17 rows (a second, nearly empty row vector)
+      {"lanes_group17", 34, 2, 64, 64, 16, 0, true, false, {1, 1, 1}, {1, 37, 100}},
+      // 1 head: 13 rows are 13 query tokens of a chunk; contexts off the tile and block sizes
+      {"lanes_mla_one_head_chunk", 1, 1, 576, 512, 64, 0, false, true, {13, 1}, {50, 9}},
+      // 3 heads x 5 / 20 tokens (1 and 4 row vectors), window, sinks, dv 32, block 64
+      {"lanes_three_heads_window", 3, 1, 64, 32, 64, 9, true, false, {5, 20}, {70, 20}},
+      // 96 / 48 rows (row-vector chunks of 3), block 16
+      {"lanes_mla_many_heads_mtp", 48, 1, 576, 512, 16, 0, false, true, {2, 1}, {45, 33}},
   };
   return list;
 }
@@ -280,7 +288,7 @@ TEST_P(AttentionTest, EveryImplIsaAndThreadCountMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
-                         ::testing::Combine(::testing::Range(0, 12), ::testing::Range(0, 4)),
+                         ::testing::Combine(::testing::Range(0, 16), ::testing::Range(0, 4)),
                          [](const auto& info) {
                            const format f = kFormats[std::get<1>(info.param)];
                            return std::string(shapes()[static_cast<std::size_t>(std::get<0>(info.param))].name) + "_" +
