@@ -84,15 +84,15 @@ inline std::size_t round64(std::size_t v) { return (v + 63) / 64 * 64; }
 // micro-panels) for kernels that pack the source, plus the converted weight micro-panel for kernels
 // that convert weights; 0 for neither. Rounded to 64 so worker slices and parts stay aligned.
 // A problem of at most MR rows (decode) runs as one row tile (see drive): its source is packed once for
-// all of k, one KC micro-panel after another.
+// all of k, one KC micro-panel after another. Either way the size never shrinks as m grows (callers
+// such as the MoE layer size one workspace by their largest sub-problem).
 template <class K>
 std::size_t a_workspace(const gemm_desc& d) {
   if constexpr (K::packs_a) {
     const std::int64_t kc = std::min<std::int64_t>(K::KC, d.k);
-    const std::int64_t a_elems = d.m <= K::MR
-                                     ? ceil_div(d.k, K::KC) * K::a_panel_elems(kc)
-                                     : (std::min<std::int64_t>(K::MC, ceil_div(d.m, K::MR) * K::MR) / K::MR) *
-                                           K::a_panel_elems(kc);
+    const std::int64_t one_tile = ceil_div(d.k, K::KC) * K::a_panel_elems(kc);
+    const std::int64_t blocked = (std::min<std::int64_t>(K::MC, ceil_div(d.m, K::MR) * K::MR) / K::MR) * K::a_panel_elems(kc);
+    const std::int64_t a_elems = std::max(one_tile, blocked);
     return round64(static_cast<std::size_t>(a_elems) * sizeof(typename K::a_t));
   } else {
     (void)d;

@@ -12,8 +12,8 @@
 //    nothing else touches it; the weights stream from memory once, at DRAM speed;
 //  - more rows: each 128 x 64 micro-panel (one scale block) is converted once per row block into the
 //    worker's workspace (converts_b) and read by every row tile.
-// The source row block is packed as bf16 pairs [pair][MR]. One k block is one 128-wide scale block,
-// so each block's sum is scaled once.
+// The source row block is packed as bf16 pairs, [MR][pairs] per micro-panel, converted by the same
+// lookups. One k block is one 128-wide scale block, so each block's sum is scaled once.
 #include "kernels/gemm/gemm_lowp_avx512.hpp"
 
 namespace infermark::gemm_detail {
@@ -70,10 +70,21 @@ struct e4m3_luts {
   }
 };
 
-inline std::uint32_t fp8_pair_to_bf16_pair(const fp8_t* p, std::int64_t left) {
-  const std::uint32_t lo = e4m3_bf16_bits(p[0] & 0x7f) | (p[0] & 0x80u) << 8;
-  const std::uint32_t hi = left > 1 ? (e4m3_bf16_bits(p[1] & 0x7f) | (p[1] & 0x80u) << 8) : 0u;
-  return lo | hi << 16;
+// `bytes` e4m3 values in natural order -> bf16 words, zero-padded to an even count (source rows: the
+// lookups' lane-interleaved words are put back in order by two qword permutes).
+inline void fp8_row_to_bf16(const e4m3_luts& lut, const fp8_t* p, std::int64_t bytes, std::uint16_t* out) {
+  const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+  const std::int64_t words = bytes + (bytes & 1);
+  for (std::int64_t o = 0; o < bytes; o += 64) {
+    const std::int64_t left = bytes - o, wleft = words - o;
+    const __m512i x = _mm512_maskz_loadu_epi8(left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1, p + o);
+    __m512i v0, v1;
+    lut.convert(x, v0, v1);
+    const __mmask32 m0 = wleft >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1ull << wleft) - 1);
+    const __mmask32 m1 = wleft >= 64 ? ~__mmask32{0} : wleft <= 32 ? 0 : static_cast<__mmask32>((1ull << (wleft - 32)) - 1);
+    _mm512_mask_storeu_epi16(out + o, m0, _mm512_permutex2var_epi64(v0, first, v1));
+    _mm512_mask_storeu_epi16(out + o + 32, m1, _mm512_permutex2var_epi64(v0, second, v1));
+  }
 }
 
 struct fp8_avx512 {
@@ -103,18 +114,18 @@ struct fp8_avx512 {
       for (int v = 0; v < NV; ++v) _mm512_store_si512(out + q * 128 + 32 * v, bv[v]);
     }
   }
+  // Source micro-panel: MR rows of ceil(kc/2) bf16 pairs each, [MR][pairs] (rows past the end are not
+  // written: tile<mr> reads rows < mr only).
   static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0,
                      std::int64_t kc, std::uint32_t* buf) {
     const auto* src = static_cast<const fp8_t*>(args.src);
+    const e4m3_luts lut;
     const std::int64_t pairs = ceil_div(kc, 2);
     for (std::int64_t ir = 0; ir < mc; ir += MR) {
       const std::int64_t mr = std::min(MR, mc - ir);
       std::uint32_t* out = buf + (ir / MR) * a_panel_elems(kc);
-      for (std::int64_t i = 0; i < MR; ++i) {
-        const fp8_t* row = src + (i0 + ir + i) * d.k + p0;
-        for (std::int64_t q = 0; q < pairs; ++q)  // rows past the end and the odd k's partner are zero
-          out[q * MR + i] = i < mr ? fp8_pair_to_bf16_pair(row + 2 * q, kc - 2 * q) : 0u;
-      }
+      for (std::int64_t i = 0; i < mr; ++i)
+        fp8_row_to_bf16(lut, src + (i0 + ir + i) * d.k + p0, kc, reinterpret_cast<std::uint16_t*>(out + i * pairs));
     }
   }
 
@@ -126,12 +137,13 @@ struct fp8_avx512 {
     for (int i = 0; i < mr; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     prefetch_dst<mr>(c, ldc, t.first);
-    const auto a_pair = [&](int i, std::int64_t q) { return a[q * MR + i]; };
+    const std::int64_t pairs = ceil_div(kc, 2);
+    const auto a_pair = [&](int i, std::int64_t q) { return a[i * pairs + q]; };
     if constexpr (std::is_same_v<B, fp8_t>) {
       const e4m3_luts lut;
-      bf16_pair_dots<mr>(acc, ceil_div(kc, 2), a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) { lut.row(b + q * 128, bv); });
+      bf16_pair_dots<mr>(acc, pairs, a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) { lut.row(b + q * 128, bv); });
     } else {
-      bf16_pair_dots<mr>(acc, ceil_div(kc, 2), a_pair, bf16_rows(b));
+      bf16_pair_dots<mr>(acc, pairs, a_pair, bf16_rows(b));
     }
     fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
   }

@@ -299,6 +299,11 @@ TEST(Gemm, WorkspaceIsWhatPackingTheSourceNeeds) {
       EXPECT_EQ(impl.workspace_bytes(small, 3), 3 * one) << impl.name;
       EXPECT_EQ(impl.workspace_bytes(wide, 1), one) << impl.name;
       EXPECT_GE(impl.workspace_bytes(tall, 1), one) << impl.name;
+      // Never smaller for more rows: callers size one workspace by their largest sub-problem.
+      for (std::int64_t m = 1; m <= 40; ++m)
+        for (std::int64_t k : {1, 7, 128, 300, 2048, 7168})
+          EXPECT_GE(impl.workspace_bytes(gemm_desc{m + 1, 64, k, dt}, 1), impl.workspace_bytes(gemm_desc{m, 64, k, dt}, 1))
+              << impl.name << " m " << m << " k " << k;
       if (impl.name == "ref:any" || impl.name == "avx512:fp32" || impl.name == "avx512:bf16")
         EXPECT_EQ(one, 0u) << impl.name << " reads src in place";
       if (impl.name.rfind("generic:", 0) == 0) {
