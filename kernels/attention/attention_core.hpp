@@ -697,32 +697,33 @@ bool softmax_lanes(float* st, std::int64_t lds, std::int64_t nv, float* m, float
 // calls of the current one (step() between calls): bursts of a few hundred prefetches at once leave
 // most of them dropped or queued behind each other, and the demand loads then wait on DRAM.
 struct row_prefetcher {
-  const char* ptr[2 * kTile];
-  std::int64_t lines[2 * kTile];
-  std::int64_t n = 0, r = 0, off = 0, per_step = 1;
-  void add(const attention_desc& d, const attention_args& a, const void* cache, std::int64_t dim, const item& it, std::int64_t k0,
-           std::int64_t nt) {
+  const char* begin[2 * kTile];  // contiguous byte ranges (a block run of rows each)
+  const char* end[2 * kTile];
+  std::int64_t n = 0, r = 0, per_step = 1;
+  const char* at = nullptr;
+  std::int64_t add(const attention_desc& d, const attention_args& a, const void* cache, std::int64_t dim, const item& it, std::int64_t k0,
+                   std::int64_t nt) {
     const std::int64_t row_bytes = dim * static_cast<std::int64_t>(dtype_size(d.kv_dt));
     for_each_run(d, a, it, k0, nt, [&](std::int64_t, std::int64_t count, std::int64_t slot0) {
-      for (std::int64_t i = 0; i < count; ++i, ++n) {
-        ptr[n] = static_cast<const char*>(cache) + (slot0 + i) * row_bytes;
-        lines[n] = div_up(row_bytes, 64);
-      }
+      begin[n] = static_cast<const char*>(cache) + slot0 * row_bytes;
+      end[n] = begin[n] + count * row_bytes;
+      ++n;
     });
+    return nt * div_up(row_bytes, 64);
   }
   // Targets the rows of keys [k0, k0 + nt) (K, and V unless v_in_k), issued over `steps` calls of step().
   void start(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t nt, std::int64_t steps) {
-    n = r = off = 0;
-    add(d, a, a.k_cache, d.dk, it, k0, nt);
-    if (!d.v_in_k) add(d, a, a.v_cache, d.dv, it, k0, nt);
-    std::int64_t total = 0;
-    for (std::int64_t i = 0; i < n; ++i) total += lines[i];
-    per_step = div_up(total, std::max<std::int64_t>(steps, 1));
+    n = r = 0;
+    std::int64_t lines = add(d, a, a.k_cache, d.dk, it, k0, nt);
+    if (!d.v_in_k) lines += add(d, a, a.v_cache, d.dv, it, k0, nt);
+    per_step = div_up(lines, std::max<std::int64_t>(steps, 1));
+    at = begin[0];
   }
   void step() {
     for (std::int64_t i = 0; i < per_step && r < n; ++i) {
-      __builtin_prefetch(ptr[r] + 64 * off, 0, 2);  // T1: into L2
-      if (++off == lines[r]) off = 0, ++r;
+      __builtin_prefetch(at, 0, 2);  // T1: into L2
+      at += 64;
+      if (at >= end[r] && ++r < n) at = begin[r];
     }
   }
   void finish() {
@@ -871,7 +872,8 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   const bool dp = fm.dp, bcast = fm.bcast, k_direct = fm.k_direct, v_direct = fm.v_direct, pv_dp_path = fm.pv_dp;
   const std::int64_t e_count = fm.e_count;
   float* sc = ws + L.s;
-  // Per-head state: q (or its bf16 copy), acc, m, l.
+  // Per-head state: q (or its bf16 copy), acc, m, l (members, not a structured binding: clang 14 cannot
+  // capture bindings in lambdas).
   struct head_ptrs {
     float* q;
     bf16_t* qb;
@@ -886,33 +888,26 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   };
   const std::size_t q_es = dtype_size(d.q_dt);
   for (std::int64_t hi = 0; hi < heads; ++hi) {
-  // Named locals, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
-  const head_ptrs hp = head(hi);
-  float* const q = hp.q;
-  bf16_t* const qb = hp.qb;
-  float* const acc = hp.acc;
-  float* const m = hp.m;
-  float* const l = hp.l;
-  (void)q, (void)qb, (void)acc, (void)m, (void)l;
-  const std::int64_t kvh = it0.kvh + hi;
-  for (std::int64_t r = 0; r < rows_pad; ++r) {
-    if (r < rows) {
-      const std::int64_t src_row = (row0 + r / group) * d.hq + kvh * group + r % group;
-      const auto* src = static_cast<const unsigned char*>(a.q) + static_cast<std::size_t>(src_row * d.dk) * q_es;
-      if (dp) {
-        std::copy_n(reinterpret_cast<const bf16_t*>(src), d.dk, qb + r * d.dk);
+    const head_ptrs h = head(hi);
+    const std::int64_t kvh = it0.kvh + hi;
+    for (std::int64_t r = 0; r < rows_pad; ++r) {
+      if (r < rows) {
+        const std::int64_t src_row = (row0 + r / group) * d.hq + kvh * group + r % group;
+        const auto* src = static_cast<const unsigned char*>(a.q) + static_cast<std::size_t>(src_row * d.dk) * q_es;
+        if (dp) {
+          std::copy_n(reinterpret_cast<const bf16_t*>(src), d.dk, h.qb + r * d.dk);
+        } else {
+          S::dequant(d.q_dt, src, 1.0f, h.q + r * d.dk, d.dk);
+          S::scale(h.q + r * d.dk, qscale, d.dk);
+        }
       } else {
-        S::dequant(d.q_dt, src, 1.0f, q + r * d.dk, d.dk);
-        S::scale(q + r * d.dk, qscale, d.dk);
+        if (dp) std::fill(h.qb + r * d.dk, h.qb + (r + 1) * d.dk, bf16_t{0});
+        else std::fill(h.q + r * d.dk, h.q + (r + 1) * d.dk, 0.0f);
       }
-    } else {
-      if (dp) std::fill(qb + r * d.dk, qb + (r + 1) * d.dk, bf16_t{0});
-      else std::fill(q + r * d.dk, q + (r + 1) * d.dk, 0.0f);
+      h.m[r] = kNegInf;
+      h.l[r] = 0;
+      std::fill(h.acc + r * d.dv, h.acc + (r + 1) * d.dv, 0.0f);
     }
-    m[r] = kNegInf;
-    l[r] = 0;
-    std::fill(acc + r * d.dv, acc + (r + 1) * d.dv, 0.0f);
-  }
   }
   const void* krow[kTile];
   const void* vrow[kTile];
@@ -927,14 +922,7 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   const std::int64_t ahead = prefetch_tiles(d);
   for (std::int64_t k0 = it0.klo; k0 < it0.khi; k0 += kTile)
     for (std::int64_t hi = 0; hi < heads; ++hi) {
-    // Named locals, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
-    const head_ptrs hp = head(hi);
-    float* const q = hp.q;
-    bf16_t* const qb = hp.qb;
-    float* const acc = hp.acc;
-    float* const m = hp.m;
-    float* const l = hp.l;
-    (void)q, (void)qb, (void)acc, (void)m, (void)l;
+    const head_ptrs h = head(hi);
     item it = it0;
     it.kvh = it0.kvh + hi;
     const std::int64_t nt = std::min(kTile, it.khi - k0);
@@ -967,7 +955,7 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
       float* kt = ws + L.kt;
       for (std::int64_t e0 = 0; e0 < e_count; e0 += S::W)
         for (std::int64_t t0 = 0; t0 < kTile; t0 += S::W) S::transpose(ksrc + t0, e0, kt + e0 * kTile + t0, kTile);
-      const float* qsrc = dp ? reinterpret_cast<const float*>(qb) : q;
+      const float* qsrc = dp ? reinterpret_cast<const float*>(h.qb) : h.q;
       // Equal register tiles of at most kBcastRows rows (16 rows: 8 + 8, not 12 + 4).
       const std::int64_t mr_rows = div_up(rows, div_up(rows, kBcastRows));
       for (std::int64_t r = 0; r < rows; r += mr_rows)
@@ -982,10 +970,10 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
         constexpr int TR = kAcc / G;
         for (std::int64_t r = 0; r < rows_pad; r += G)
           for (std::int64_t t = 0; t < nt; t += TR) {
-            if (dp) qk_reduce_dp<S, G>(qb + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t, qscale);
-            else if (ksrc == kscr) qk_reduce<S, G, float>(q + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t);
+            if (dp) qk_reduce_dp<S, G>(h.qb + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t, qscale);
+            else if (ksrc == kscr) qk_reduce<S, G, float>(h.q + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t);
             else with_kv_type(d.kv_dt, [&](auto tag) {
-              qk_reduce<S, G, typename decltype(tag)::type>(q + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t);
+              qk_reduce<S, G, typename decltype(tag)::type>(h.q + r * d.dk, d.dk, ksrc + t, sc + r * kTile + t);
             });
           }
       };
@@ -997,7 +985,7 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
     if (scaled && k_direct)  // per-token K scale applied to the score
       for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t t = 0; t < nt; ++t) sc[r * kTile + t] *= ks[t];
-    softmax_tile<S>(d, sc, m, l, acc, rows, rows_pad, ctx - q_len + it.q0, k0, nt);
+    softmax_tile<S>(d, sc, h.m, h.l, h.acc, rows, rows_pad, ctx - q_len + it.q0, k0, nt);
     prefetch(2);
     // ---- acc += P V ----
     if (pv_dp_path) {
@@ -1011,8 +999,8 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
         auto rows_of = [&](auto mrc) {
           constexpr int MR = decltype(mrc)::value;
           std::int64_t c = 0;
-          for (; c + 4 * S::W <= d.dv; c += 4 * S::W) pv_dp<S, MR, 4>(pb + r * (kTile / 2), vp, d.dv, c, np, acc + r * d.dv);
-          for (; c < d.dv; c += S::W) pv_dp<S, MR, 1>(pb + r * (kTile / 2), vp, d.dv, c, np, acc + r * d.dv);
+          for (; c + 4 * S::W <= d.dv; c += 4 * S::W) pv_dp<S, MR, 4>(pb + r * (kTile / 2), vp, d.dv, c, np, h.acc + r * d.dv);
+          for (; c < d.dv; c += S::W) pv_dp<S, MR, 1>(pb + r * (kTile / 2), vp, d.dv, c, np, h.acc + r * d.dv);
         };
         if (rows_pad - r >= 4) rows_of(std::integral_constant<int, 4>{});
         else if (rows_pad - r >= 2) rows_of(std::integral_constant<int, 2>{});
@@ -1046,8 +1034,8 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
     }
     auto pv = [&](auto grc) {
       constexpr int G = decltype(grc)::value;
-      if (!v_in_place) pv_all<S, G, float>(d, sc, vsrc, rows_pad, nt, acc);
-      else with_kv_type(d.kv_dt, [&](auto tag) { pv_all<S, G, typename decltype(tag)::type>(d, sc, vsrc, rows_pad, nt, acc); });
+      if (!v_in_place) pv_all<S, G, float>(d, sc, vsrc, rows_pad, nt, h.acc);
+      else with_kv_type(d.kv_dt, [&](auto tag) { pv_all<S, G, typename decltype(tag)::type>(d, sc, vsrc, rows_pad, nt, h.acc); });
     };
     if (gr == 4) pv(std::integral_constant<int, 4>{});
     else if (gr == 2) pv(std::integral_constant<int, 2>{});
@@ -1055,24 +1043,17 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
     prefetch(3);
   }
   for (std::int64_t hi = 0; hi < heads; ++hi) {
-    // Named locals, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
-    const head_ptrs hp = head(hi);
-    float* const q = hp.q;
-    bf16_t* const qb = hp.qb;
-    float* const acc = hp.acc;
-    float* const m = hp.m;
-    float* const l = hp.l;
-    (void)q, (void)qb, (void)acc, (void)m, (void)l;
+    const head_ptrs h = head(hi);
     item it = it0;
     it.kvh = it0.kvh + hi;
     if (pv_dp_path) {  // back to column order (pv_perm_col)
       float* tmp = ws + L.v;
       for (std::int64_t r = 0; r < rows; ++r) {
-        for (std::int64_t c = 0; c < d.dv; ++c) tmp[pv_perm_col(c)] = acc[r * d.dv + c];
-        std::copy_n(tmp, d.dv, acc + r * d.dv);
+        for (std::int64_t c = 0; c < d.dv; ++c) tmp[pv_perm_col(c)] = h.acc[r * d.dv + c];
+        std::copy_n(tmp, d.dv, h.acc + r * d.dv);
       }
     }
-    finish_rows<S>(d, a, it, acc, m, l, rows, row0, partial);
+    finish_rows<S>(d, a, it, h.acc, h.m, h.l, rows, row0, partial);
   }
 }
 
