@@ -19,6 +19,18 @@
 
 #include "kernels/gemm/gemm.hpp"
 
+// Dispatches the run-time row count of a tail tile to the compile-time tile<mr> (microkernels of up to
+// 6 rows).
+#define INFERMARK_MR_SWITCH(...)             \
+  switch (mr) {                              \
+    case 6: return tile<6>(__VA_ARGS__);     \
+    case 5: return tile<5>(__VA_ARGS__);     \
+    case 4: return tile<4>(__VA_ARGS__);     \
+    case 3: return tile<3>(__VA_ARGS__);     \
+    case 2: return tile<2>(__VA_ARGS__);     \
+    default: return tile<1>(__VA_ARGS__);    \
+  }
+
 namespace infermark::gemm_detail {
 namespace {
 

@@ -154,8 +154,6 @@ struct fp8_avx512 {
   }
 };
 
-#undef INFERMARK_MR_SWITCH
-
 }  // namespace
 
 void fp8_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {

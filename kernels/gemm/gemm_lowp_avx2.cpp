@@ -15,17 +15,6 @@ inline __m256i lane_mask(int nr) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Dispatches the run-time row count of a tail tile to the compile-time tile<mr>.
-#define INFERMARK_MR_SWITCH(...)             \
-  switch (mr) {                              \
-    case 6: return tile<6>(__VA_ARGS__);     \
-    case 5: return tile<5>(__VA_ARGS__);     \
-    case 4: return tile<4>(__VA_ARGS__);     \
-    case 3: return tile<3>(__VA_ARGS__);     \
-    case 2: return tile<2>(__VA_ARGS__);     \
-    default: return tile<1>(__VA_ARGS__);    \
-  }
-
 inline __m256 bf16x8_to_f32(const bf16_t* p) {
   return _mm256_castsi256_ps(
       _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
@@ -179,8 +168,6 @@ struct int8_avx2 {
     INFERMARK_MR_SWITCH(kc, a, b, c, ldc, nr, d, args, t)
   }
 };
-
-#undef INFERMARK_MR_SWITCH
 
 }  // namespace
 

@@ -179,8 +179,6 @@ struct fp8_fma_avx512 {
   }
 };
 
-#undef INFERMARK_MR_SWITCH
-
 }  // namespace
 
 void bf16_execute_avx512(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {

@@ -56,17 +56,6 @@ inline void prefetch_dst(const float* c, std::int64_t ldc, bool first) {
     for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
 }
 
-// Dispatches the run-time row count of a tail tile to the compile-time tile<mr>.
-#define INFERMARK_MR_SWITCH(...)             \
-  switch (mr) {                              \
-    case 6: return tile<6>(__VA_ARGS__);     \
-    case 5: return tile<5>(__VA_ARGS__);     \
-    case 4: return tile<4>(__VA_ARGS__);     \
-    case 3: return tile<3>(__VA_ARGS__);     \
-    case 2: return tile<2>(__VA_ARGS__);     \
-    default: return tile<1>(__VA_ARGS__);    \
-  }
-
 // acc[i][:] += sum over `pairs` k pairs of vdpbf16ps(source pair (i, q), weight pair row q): the loop the
 // bf16 and fp8 kernels share. a_pair(i, q) returns row i's pair q as one dword (two bf16);
 // b_row(q, bv) sets bv[0..3] to weight pair row q as bf16 [NR][2] (a load, or a load and a conversion).
