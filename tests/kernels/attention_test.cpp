@@ -375,6 +375,7 @@ TEST(Attention, HeadDimsTheVectorKernelsCannotTileAreRefusedAndStillRun) {
     if (i.name.rfind("avx", 0) == 0) {
       const auto why = i.check(p.d);
       ASSERT_TRUE(why.has_value()) << i.name;
+      if (why->rfind("needs ", 0) == 0) continue;  // refused for the ISA (CPU or INFERMARK_MAX_ISA cap) first
       EXPECT_NE(why->find("dk = 20"), std::string::npos) << *why;
     }
   run(impl, p, 2);
