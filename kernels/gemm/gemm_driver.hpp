@@ -95,16 +95,17 @@ inline std::size_t round64(std::size_t v) { return (v + 63) / 64 * 64; }
 // Bytes of workspace one worker of `nthr` needs for `d`: the packed row block (MC x KC in MR-row
 // micro-panels) for kernels that pack the source, plus the converted weight micro-panel for kernels
 // that convert weights; 0 for neither. Rounded to 64 so worker slices and parts stay aligned.
-// A problem of at most MR rows (decode) runs as one row tile (see drive): its source is packed once for
-// all of k, one KC micro-panel after another. Either way the size never shrinks as m grows (callers
-// such as the MoE layer size one workspace by their largest sub-problem).
+// A problem of at most kDecodeTiles row tiles (decode) streams each weight panel over all of k (see
+// drive): its source is packed once for all of k. The size never shrinks as m grows (callers such as
+// the MoE layer size one workspace by their largest sub-problem).
+inline constexpr std::int64_t kDecodeTiles = 2;
 template <class K>
 std::size_t a_workspace(const gemm_desc& d) {
   if constexpr (K::packs_a) {
     const std::int64_t kc = std::min<std::int64_t>(K::KC, d.k);
-    const std::int64_t one_tile = ceil_div(d.k, K::KC) * K::a_panel_elems(kc);
+    const std::int64_t decode = ceil_div(d.k, K::KC) * kDecodeTiles * K::a_panel_elems(kc);
     const std::int64_t blocked = (std::min<std::int64_t>(K::MC, ceil_div(d.m, K::MR) * K::MR) / K::MR) * K::a_panel_elems(kc);
-    const std::int64_t a_elems = std::max(one_tile, blocked);
+    const std::int64_t a_elems = std::max(decode, blocked);
     return round64(static_cast<std::size_t>(a_elems) * sizeof(typename K::a_t));
   } else {
     (void)d;
@@ -124,6 +125,22 @@ std::size_t worker_workspace(const gemm_desc& d, int nthr) {
 template <class K>
 std::size_t drive_workspace(const gemm_desc& d, int nthr) {
   return static_cast<std::size_t>(nthr) * worker_workspace<K>(d, nthr);
+}
+
+// Runs row_tiles(b) on one packed kc x NR weight micro-panel read by `tiles` row tiles: on the packed
+// panel itself, or, for a converting kernel with more tiles than its direct_tiles, on a copy converted
+// into the worker's workspace.
+template <class K, class RowTiles>
+inline void run_panel(const RowTiles& row_tiles, const auto* packed, std::int64_t kc, std::int64_t tiles, void* bbuf) {
+  if constexpr (converts_b<K>()) {
+    if (tiles > direct_tiles<K>()) {
+      auto* out = static_cast<typename K::bk_t*>(bbuf);
+      K::convert_b(packed, kc, out);
+      return row_tiles(static_cast<const typename K::bk_t*>(out));
+    }
+  }
+  (void)kc, (void)tiles, (void)bbuf;
+  row_tiles(packed);
 }
 
 // K supplies: MR, NR, KC, MC (multiple of MR), a_t, packs_a, b_panel(desc, packed, jp, p0),
@@ -147,37 +164,33 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
   a_t* abuf = nullptr;
   if constexpr (K::packs_a) abuf = reinterpret_cast<a_t*>(mine);
   [[maybe_unused]] void* bbuf = mine == nullptr ? nullptr : mine + a_workspace<K>(d);
-  if (d.m <= K::MR) {
-    // One row tile (decode, every worker has all rows and its own weight panels): each panel is
-    // streamed from its first k to its last, so a worker reads its weights as one contiguous range
-    // (the blocked order below jumps between panels every KC, which the hardware prefetchers follow
-    // worse: fp8 m1n2048k7168, cold, 2 cores: 0.74 ms = 50% of DRAM read -> 0.40-0.54 ms = 82-90%).
-    // The reduction order over k is unchanged.
-    const int mr = static_cast<int>(d.m);
+  if (d.m <= K::MR * kDecodeTiles) {
+    // Decode (every worker has all rows and its own weight panels): each panel is streamed from its
+    // first k to its last, so a worker reads its weights as one contiguous range (the blocked order
+    // below jumps between panels every KC, which the hardware prefetchers follow worse: fp8
+    // m1n2048k7168, cold, 2 cores: 0.74 ms = 50% of DRAM read -> 0.40-0.54 ms = 82-90%). The source is
+    // packed once for all of k: k block b, row tile r at ((b * tiles) + r) micro-panels of KC. The
+    // reduction order over k is unchanged.
+    const std::int64_t tiles = ceil_div(d.m, K::MR);
     if constexpr (K::packs_a)
       for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC)
-        K::pack_a(d, args, 0, d.m, p0, std::min<std::int64_t>(K::KC, d.k - p0), abuf + (p0 / K::KC) * K::a_panel_elems(K::KC));
+        K::pack_a(d, args, 0, d.m, p0, std::min<std::int64_t>(K::KC, d.k - p0),
+                  abuf + (p0 / K::KC) * tiles * K::a_panel_elems(K::KC));
     for (std::int64_t jp = jp0; jp < jp1; ++jp) {
       const int nr = static_cast<int>(std::min<std::int64_t>(K::NR, d.n - jp * K::NR));
       for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC) {
         const std::int64_t kc = std::min<std::int64_t>(K::KC, d.k - p0);
-        const tile_pos t{0, jp * K::NR, p0, p0 == 0, p0 + kc == d.k};
-        const a_t* a;
-        if constexpr (K::packs_a) a = abuf + (p0 / K::KC) * K::a_panel_elems(K::KC);
-        else a = static_cast<const a_t*>(args.src) + p0;
-        const auto* packed = K::b_panel(d, args.packed_wei, jp, p0);
-        float* c = args.dst + jp * K::NR;
-        if constexpr (converts_b<K>()) {
-          if constexpr (direct_tiles<K>() >= 1) {
-            K::ukr(mr, kc, a, packed, c, d.n, nr, d, args, t);
-          } else {
-            auto* out = static_cast<typename K::bk_t*>(bbuf);
-            K::convert_b(packed, kc, out);
-            K::ukr(mr, kc, a, static_cast<const typename K::bk_t*>(out), c, d.n, nr, d, args, t);
+        const auto row_tiles = [&](const auto* b) {
+          for (std::int64_t ir = 0; ir < d.m; ir += K::MR) {
+            const int mr = static_cast<int>(std::min<std::int64_t>(K::MR, d.m - ir));
+            const tile_pos t{ir, jp * K::NR, p0, p0 == 0, p0 + kc == d.k};
+            const a_t* a;
+            if constexpr (K::packs_a) a = abuf + ((p0 / K::KC) * tiles) * K::a_panel_elems(K::KC) + (ir / K::MR) * K::a_panel_elems(kc);
+            else a = static_cast<const a_t*>(args.src) + ir * d.k + p0;
+            K::ukr(mr, kc, a, b, args.dst + ir * d.n + jp * K::NR, d.n, nr, d, args, t);
           }
-        } else {
-          K::ukr(mr, kc, a, packed, c, d.n, nr, d, args, t);
-        }
+        };
+        run_panel<K>(row_tiles, K::b_panel(d, args.packed_wei, jp, p0), kc, tiles, bbuf);
       }
     }
     return;
@@ -212,18 +225,7 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
             K::ukr(mr, kc, a, b, args.dst + (ic + ir) * d.n + jp * K::NR, d.n, nr, d, args, t);
           }
         };
-        const auto* packed = K::b_panel(d, args.packed_wei, jp, p0);
-        if constexpr (converts_b<K>()) {
-          if (tiles <= direct_tiles<K>()) {
-            row_tiles(packed);
-          } else {
-            auto* out = static_cast<typename K::bk_t*>(bbuf);
-            K::convert_b(packed, kc, out);
-            row_tiles(static_cast<const typename K::bk_t*>(out));
-          }
-        } else {
-          row_tiles(packed);
-        }
+        run_panel<K>(row_tiles, K::b_panel(d, args.packed_wei, jp, p0), kc, tiles, bbuf);
       }
     }
   }

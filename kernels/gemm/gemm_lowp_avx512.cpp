@@ -13,9 +13,12 @@ namespace {
 
 struct bf16_avx512 {
   static constexpr std::int64_t MR = 6, NR = bf16_avx512_layout.nr;
-  // Even, so pairs never straddle k blocks. Twice the fp32 k block: the same 96 KiB weight micro-panel,
-  // and half the passes over dst per FLOP (bf16 runs twice the fp32 rate; measured on Zen 4).
-  static constexpr std::int64_t KC = 768;
+  // Even, so pairs never straddle k blocks. A 128 KiB weight micro-panel (L2) and few passes over dst;
+  // it divides the expert reductions (2048, 7168) into equal blocks, where 768 left a short tail block.
+  // Measured side by side (2 threads, Zen 4, two runs each; KC 384 / 512 / 768 / 1024 GFLOP/s):
+  // m256n7168k2048 361-363 / 370-376 / 382-394 / 398-408, m2048n2048k7168 383-384 / 368-401 / 394-417 /
+  // 408-420 (oneDNN 399-414 and 429-438 in the same runs); MC 192 instead of 384 was no better.
+  static constexpr std::int64_t KC = 1024;
   static constexpr std::int64_t MC = 384;
   using a_t = bf16_t;
   static constexpr bool packs_a = false;

@@ -249,8 +249,8 @@ TEST(Gemm, ListEndsWithReferenceAndNamesAreUnique) {
 TEST(Gemm, Fp8EveryCodeIsExactInWeightsAndSource) {
   // Every non-NaN e4m3 code (subnormals, zeros of both signs, the largest) times 1.0, as a weight and as
   // a source value, through each fp8 implementation this CPU runs: the conversions must be exact. As
-  // weights, for 1 row (decode: weights converted inside the tile) and 13 rows (several row tiles:
-  // weights converted once into the workspace).
+  // weights for 1 row (decode, one row tile: weights converted inside the tile), 8 rows (decode, two
+  // row tiles) and 13 rows (blocked: weights converted once per row block into the workspace).
   std::vector<fp8_t> codes;
   for (int c = 0; c < 256; ++c)
     if ((c & 0x7f) != 0x7f) codes.push_back(static_cast<fp8_t>(c));
@@ -259,7 +259,7 @@ TEST(Gemm, Fp8EveryCodeIsExactInWeightsAndSource) {
   for (const auto& impl : gemm_impls()) {
     const gemm_desc sd{n, 1, 2, dtype::fp8};
     if (impl.check(sd)) continue;
-    for (std::int64_t weight_rows : {1, 13, 0}) {  // 0: the codes in the source instead
+    for (std::int64_t weight_rows : {1, 8, 13, 0}) {  // 0: the codes in the source instead
       const bool in_weights = weight_rows > 0;
       const gemm_desc d = in_weights ? gemm_desc{weight_rows, n, 2, dtype::fp8} : sd;
       std::vector<fp8_t> src(static_cast<std::size_t>(d.m * 2), 0), wei(static_cast<std::size_t>(d.n * 2), 0);
