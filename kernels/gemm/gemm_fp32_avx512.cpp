@@ -12,12 +12,14 @@ namespace {
 
 struct fp32_avx512 {
   static constexpr std::int64_t MR = 6, NR = fp32_nr_avx512;
-  // KC x NR weights = 96 KiB stream from L2 into the FMAs (measured on Zen 4: KC=384 beats 128/256
-  // because the dst tile is re-read K/KC times); fewer k blocks also means fewer dst passes.
-  static constexpr std::int64_t KC = 384;
-  // MC x KC source block = 576 KiB: the source rows of one row block stay in L2 (1 MiB on Zen 4/5,
-  // 1-2 MiB on recent Xeons) while all of the worker's weight panels pass by.
-  static constexpr std::int64_t MC = 384;
+  // KC x NR weights = 256 KiB and MC x KC source = 768 KiB, both in L2 (1 MiB on Zen 4/5) while the
+  // worker's weight panels pass by; KC divides the expert reductions (2048, 7168) into equal blocks and
+  // few blocks mean few dst passes. Measured side by side (2 threads, Zen 4, two runs each, GFLOP/s;
+  // KC/MC 384/384, 512/384, 512/252, 1024/192): m2048n7168k2048 202-215, 136-211, 209-214, 218-219;
+  // m2048n2048k7168 215, 215-216, 215-218, 221 (oneDNN 221-226 in the same runs); m256n7168k2048 all
+  // within 213-218.
+  static constexpr std::int64_t KC = 1024;
+  static constexpr std::int64_t MC = 192;
   using a_t = float;
   static constexpr bool packs_a = false;
   static std::int64_t b_panel_bytes(std::int64_t kc) { return kc * NR * 4; }
