@@ -13,6 +13,7 @@
 // caller through a shared inline function (ODR merging of COMDATs).
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -269,16 +270,9 @@ inline void pack_panels_f32(const gemm_desc& d, const float* wei, float* out) {
 // e4m3 -> fp32 without tables or branches: the 7 exponent+mantissa bits shifted into fp32's fields
 // give the value times 2^-120 (subnormals included, as an fp32 denormal), so one multiply fixes the
 // bias. NaN codes are not valid inputs (see gemm.hpp).
-inline float fp8_to_f32_fast(std::uint8_t x) {
-  std::uint32_t em = static_cast<std::uint32_t>(x & 0x7fu) << 20, sign = static_cast<std::uint32_t>(x & 0x80u) << 24;
-  float f;
-  std::memcpy(&f, &em, 4);
-  f *= 0x1p120f;
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u |= sign;
-  std::memcpy(&f, &u, 4);
-  return f;
+constexpr float fp8_to_f32_fast(std::uint8_t x) {
+  const std::uint32_t em = static_cast<std::uint32_t>(x & 0x7fu) << 20, sign = static_cast<std::uint32_t>(x & 0x80u) << 24;
+  return std::bit_cast<float>(std::bit_cast<std::uint32_t>(std::bit_cast<float>(em) * 0x1p120f) | sign);
 }
 
 // Packs rows [i0, i0+mc) x k [p0, p0+kc) of a row-major source in storage type S into fp32 MR-row

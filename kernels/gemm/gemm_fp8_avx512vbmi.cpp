@@ -16,17 +16,15 @@
 // lookups. One k block is one 128-wide scale block, so each block's sum is scaled once.
 #include "kernels/gemm/gemm_lowp_avx512.hpp"
 
+#include <bit>
+
 namespace infermark::gemm_detail {
 namespace {
 
-// bf16 bits of the e4m3 code with exponent+mantissa bits `em` (sign clear): a normal code moves its
-// fields into bf16's with the bias changed from 7 to 127; a subnormal m x 2^-9 is normalised.
-constexpr std::uint16_t e4m3_bf16_bits(int em) {
-  const int e = em >> 3, m = em & 7;
-  if (e > 0) return static_cast<std::uint16_t>(((e + 120) << 7) | (m << 4));
-  if (m == 0) return 0;
-  const int lead = m >= 4 ? 2 : m >= 2 ? 1 : 0;  // m x 2^-9 = 2^(lead-9) x (1 + rest)
-  return static_cast<std::uint16_t>(((118 + lead) << 7) | ((m - (1 << lead)) << (7 - lead)));
+// bf16 bits of the e4m3 code `c` (sign included): its fp32 value has at most 4 significant bits, so the
+// upper half of the fp32 bits is exact.
+constexpr std::uint16_t e4m3_bf16_bits(int c) {
+  return static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(fp8_to_f32_fast(static_cast<std::uint8_t>(c))) >> 16);
 }
 
 struct bf16_byte_tables {
@@ -96,8 +94,9 @@ struct fp8_avx512 {
   using bk_t = std::uint16_t;
   static constexpr bool packs_a = true;
   static constexpr bool converts_b = true;
-  // Row blocks of up to this many row tiles read packed weights and convert in registers. Measured
-  // (m x 2048 x 7168, one core): converting in every tile wins while the tiles are few.
+  // Row blocks of up to this many row tiles read packed weights and convert in registers; more tiles
+  // share one converted copy. Measured for one tile only (m1n2048k7168 fp8, cold, 2 threads: 1.46 ms
+  // through the workspace, 0.74 ms converting in the tile, both in the blocked loop order).
   static constexpr std::int64_t direct_tiles = 1;
   static std::int64_t a_panel_elems(std::int64_t kc) { return MR * ceil_div(kc, 2); }
   static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR; }
