@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(g++ clang-14 cmake ninja-build pkg-config git
           libbenchmark-dev libgtest-dev libgmock-dev libhwloc-dev libtbb-dev nlohmann-json3-dev
-          libtomlplusplus-dev libcli11-dev libfmt-dev libboost-dev libdnnl-dev libopenblas-dev
+          libtomlplusplus-dev libcli11-dev libfmt-dev libboost-dev libdnnl-dev ocl-icd-opencl-dev libopenblas-dev
           libbenchmark-tools python3-scipy)
 # Only the tests need these: headless rendering of the HTML report, and the callgrind tier.
 TEST_PACKAGES=(chromium valgrind)

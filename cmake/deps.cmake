@@ -35,9 +35,16 @@ endif()
 # Optional comparison peers: present when their packages are installed and the option is on.
 set(INFERMARK_HAVE_ONEDNN OFF)
 if(INFERMARK_WITH_ONEDNN)
-  find_package(dnnl QUIET)
+  # Debian's oneDNN is built with the OpenCL GPU runtime: its CMake config requires OpenCL's development
+  # files and stops the configure step without them, QUIET or not. Look for OpenCL first.
+  find_package(OpenCL QUIET)
+  if(OpenCL_FOUND)
+    find_package(dnnl QUIET)
+  endif()
   if(dnnl_FOUND)
     set(INFERMARK_HAVE_ONEDNN ON)
+  elseif(NOT OpenCL_FOUND AND EXISTS "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/cmake/dnnl/dnnl-config.cmake")
+    message(STATUS "infermark: oneDNN peer disabled: its CMake config needs OpenCL (install ocl-icd-opencl-dev)")
   else()
     message(STATUS "infermark: oneDNN peer disabled (install libdnnl-dev to enable it)")
   endif()
