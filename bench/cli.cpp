@@ -28,7 +28,7 @@ int cli_main(int argc, char** argv) {
   g.results_dir = default_results_dir().string();
   for (int i = 0; i < argc; ++i) g.command_line += (i ? " " : "") + std::string(argv[i]);
   app.add_option("--results-dir", g.results_dir, "where probe caches and results files live")->capture_default_str();
-  app.add_option("--max-isa", g.max_isa, "cap kernel dispatch: avx512 | avx2 | neon | generic (also INFERMARK_MAX_ISA)");
+  app.add_option("--max-isa", g.max_isa, "cap kernel dispatch: amx | avx512 | avx2 | neon | generic (also INFERMARK_MAX_ISA)");
 
   std::vector<std::string> names;
   std::vector<std::pair<CLI::App*, std::function<int()>>> actions;

@@ -1,4 +1,4 @@
-# Per-ISA source files: a file named *_avx512.cpp, *_avx512vbmi.cpp, *_avx2.cpp or *_neon.cpp is compiled with that ISA's
+# Per-ISA source files: a file named *_avx512.cpp, *_avx512vbmi.cpp, *_amx.cpp, *_avx2.cpp or *_neon.cpp is compiled with that ISA's
 # flags (x86-64 / aarch64 only) and is only ever called after run-time dispatch has checked the CPU.
 # Everything else is compiled for the baseline ISA, so one binary runs on any machine of the architecture.
 set(INFERMARK_X86 OFF)
@@ -26,6 +26,12 @@ function(infermark_isa_sources out)
       # use VBMI there (Skylake-X and Cooper Lake have AVX-512 without it); called only when detected.
       if(INFERMARK_X86)
         set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS};-mavx512vbmi")
+        list(APPEND kept ${src})
+      endif()
+    elseif(src MATCHES "_amx\\.cpp$")
+      # AVX-512 plus the AMX tile instructions (Sapphire Rapids and later); called only when detected.
+      if(INFERMARK_X86)
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS};-mamx-tile;-mamx-bf16;-mamx-int8")
         list(APPEND kept ${src})
       endif()
     elseif(src MATCHES "_avx2\\.cpp$")

@@ -8,6 +8,10 @@
 #include <cpuid.h>
 #define INFERMARK_X86_64 1
 #endif
+#if defined(INFERMARK_X86_64) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace infermark {
 namespace {
@@ -19,6 +23,17 @@ unsigned long long xgetbv0() {
   return (static_cast<unsigned long long>(edx) << 32) | eax;
 }
 #endif
+
+// Asks the kernel for the AMX tile data state (XFEATURE_XTILEDATA = 18); without it the first tile
+// instruction kills the process. Granted once per process, for every thread.
+bool amx_permission() {
+#ifdef __linux__
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 cpu_features probe_features() {
   cpu_features f;
@@ -44,6 +59,11 @@ cpu_features probe_features() {
     unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512_bf16 = os_avx512 && ((a1 >> 5) & 1);
+    // AMX: CPUID.7.0:EDX bit 24 tile, 22 bf16, 25 int8; XCR0 bits 17-18 (tile config and data) enabled
+    // by the OS; on Linux the tile data state must also be requested once per process.
+    const bool tile = ((d >> 24) & 1) && (xcr0 & 0x60000) == 0x60000 && os_avx512 && amx_permission();
+    f.amx_bf16 = tile && ((d >> 22) & 1);
+    f.amx_int8 = tile && ((d >> 25) & 1);
   }
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory on AArch64.
@@ -72,7 +92,7 @@ const cpu_features& detected_features() {
 
 isa_level detected_isa() {
   const auto& f = detected_features();
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma) return isa_level::avx512;
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma) return f.amx_bf16 ? isa_level::amx : isa_level::avx512;
   if (f.avx2 && f.fma) return isa_level::avx2;
   if (f.neon) return isa_level::neon;
   return isa_level::generic;
@@ -94,6 +114,7 @@ isa_level effective_isa() {
 cpu_features effective_features() {
   cpu_features f = detected_features();
   const isa_level e = effective_isa();
+  if (e < isa_level::amx) f.amx_bf16 = f.amx_int8 = false;
   if (e < isa_level::avx512) {
     f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512_bf16 = f.avx512_vnni = f.avx512_vbmi = false;
   }
@@ -111,15 +132,16 @@ std::string_view to_string(isa_level level) {
     case isa_level::neon: return "neon";
     case isa_level::avx2: return "avx2";
     case isa_level::avx512: return "avx512";
+    case isa_level::amx: return "amx";
   }
   return "unknown";
 }
 
 isa_level parse_isa(std::string_view name) {
-  for (auto l : {isa_level::generic, isa_level::neon, isa_level::avx2, isa_level::avx512})
+  for (auto l : {isa_level::generic, isa_level::neon, isa_level::avx2, isa_level::avx512, isa_level::amx})
     if (name == to_string(l)) return l;
   throw std::invalid_argument("unknown ISA level '" + std::string(name) +
-                              "'; valid choices: avx512, avx2, neon, generic");
+                              "'; valid choices: amx, avx512, avx2, neon, generic");
 }
 
 std::vector<isa_level> runnable_isas() {
@@ -128,6 +150,7 @@ std::vector<isa_level> runnable_isas() {
   if (det == isa_level::neon) out.push_back(isa_level::neon);
   if (det >= isa_level::avx2) out.push_back(isa_level::avx2);
   if (det >= isa_level::avx512) out.push_back(isa_level::avx512);
+  if (det >= isa_level::amx) out.push_back(isa_level::amx);
   return out;
 }
 
@@ -144,6 +167,8 @@ std::vector<std::string> feature_names(const cpu_features& f) {
   add(f.avx512_bf16, "avx512_bf16");
   add(f.avx512_vnni, "avx512_vnni");
   add(f.avx512_vbmi, "avx512_vbmi");
+  add(f.amx_bf16, "amx_bf16");
+  add(f.amx_int8, "amx_int8");
   add(f.neon, "neon");
   return out;
 }

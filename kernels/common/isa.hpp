@@ -7,8 +7,10 @@
 namespace infermark {
 
 // Ordered ISA levels: a kernel variant for level L runs on any CPU whose effective level is >= L.
-// `avx512` means AVX-512 F/BW/VL/DQ + FMA; BF16 and VNNI are separate features below.
-enum class isa_level { generic = 0, neon = 1, avx2 = 2, avx512 = 3 };
+// `avx512` means AVX-512 F/BW/VL/DQ + FMA; BF16 and VNNI are separate features below. `amx` is avx512
+// plus the AMX tile unit with bf16 tile products (Sapphire Rapids and later) and the operating system's
+// permission to use the tile state (Linux: arch_prctl ARCH_REQ_XCOMP_PERM, requested at detection).
+enum class isa_level { generic = 0, neon = 1, avx2 = 2, avx512 = 3, amx = 4 };
 
 struct cpu_features {
   bool fma = false, f16c = false, avx2 = false;
@@ -16,6 +18,8 @@ struct cpu_features {
   bool avx512_bf16 = false;  // vdpbf16ps
   bool avx512_vnni = false;  // vpdpbusd
   bool avx512_vbmi = false;  // vpermb / vpermi2b (byte table lookups)
+  bool amx_bf16 = false;     // tdpbf16ps (tile unit usable: CPU, XCR0 and OS permission)
+  bool amx_int8 = false;     // tdpbssd and friends
   bool neon = false;
 };
 
@@ -24,7 +28,7 @@ const cpu_features& detected_features();
 // The best level the CPU can run, ignoring any cap.
 isa_level detected_isa();
 // The level kernels dispatch to: min(detected, cap). The cap comes from set_max_isa() if called, else
-// from the environment variable INFERMARK_MAX_ISA (avx512|avx2|neon|generic), else none.
+// from the environment variable INFERMARK_MAX_ISA (amx|avx512|avx2|neon|generic), else none.
 isa_level effective_isa();
 // Features usable under the cap (e.g. avx512_bf16 is false when capped to avx2).
 cpu_features effective_features();

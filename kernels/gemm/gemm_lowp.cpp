@@ -148,6 +148,15 @@ std::optional<std::string> needs(const gemm_desc& d, const char* impl, dtype dt,
 }  // namespace
 
 #if defined(__x86_64__) || defined(_M_X64)
+// The AMX kernels read the AVX-512 kernels' packed panels (same layout, same packing).
+const gemm_impl bf16_amx_impl{
+    "amx:bf16",
+    [](const gemm_desc& d) { return needs(d, "amx:bf16", dtype::bf16, isa_level::amx, effective_features().amx_bf16, "amx_bf16"); },
+    lowp_bytes<bf16_avx512_layout>, lowp_pack<bf16_avx512_layout>, bf16_execute_amx, bf16_workspace_amx};
+const gemm_impl int8_amx_impl{
+    "amx:int8",
+    [](const gemm_desc& d) { return needs(d, "amx:int8", dtype::int8, isa_level::amx, effective_features().amx_int8, "amx_int8"); },
+    lowp_bytes<int8_avx512_layout>, lowp_pack<int8_avx512_layout>, int8_execute_amx, int8_workspace_amx};
 const gemm_impl bf16_avx512_impl{
     "avx512:bf16",
     [](const gemm_desc& d) {

@@ -344,7 +344,19 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
       EXPECT_TRUE(gemm_find("avx512:" + fmt).check(d).has_value());
     }
   }
-  if (detected_isa() == isa_level::avx512) {
+  if (detected_isa() >= isa_level::amx) {
+    // AMX tile kernels first where the CPU (and the OS) allow them; a cap of avx512 turns them off.
+    const auto& f = detected_features();
+    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::bf16}).name, "amx:bf16");
+    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::int8}).name, f.amx_int8 ? "amx:int8" : "avx512:int8");
+    scoped_isa_cap cap(isa_level::avx512);
+    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::bf16}).name, "avx512:bf16");
+    const auto why = gemm_find("amx:bf16").check(gemm_desc{4, 4, 4, dtype::bf16});
+    ASSERT_TRUE(why.has_value());
+    EXPECT_NE(why->find("amx"), std::string::npos) << *why;
+  }
+  if (detected_isa() >= isa_level::avx512) {
+    scoped_isa_cap cap(isa_level::avx512);
     // fp8 goes through bf16 dot products where the CPU has them, else fp32 FMAs.
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name,
               effective_features().avx512_bf16 && effective_features().avx512_vbmi ? "avx512:fp8" : "avx512:fp8-fma");

@@ -1,0 +1,193 @@
+// AMX GEMM microkernels (Sapphire Rapids and later): tile products tdpbf16ps (bf16 k pairs, fp32
+// accumulation: products exact, as vdpbf16ps) and tdpbssd (int8 k quads, exact int32 accumulation).
+//
+// One call computes 32 rows x 64 columns as two halves of 32 x 32: four accumulator tiles (16 x 16
+// fp32 / int32, tiles 0-3) fed per k step by two source tiles (16 rows x 64 bytes, tiles 4-5) and two
+// weight tiles (16 k groups x 16 columns x group, tiles 6-7).
+//  - Weights: the AVX-512 implementations' packed panels, read in place: a panel row [64][G] is 256
+//    bytes, so a weight tile is 64 bytes of each of 16 consecutive group rows (stride 256). Only a
+//    partial last k step (k not a multiple of 32 / 64) is copied into a zero-padded 16-row block, so no
+//    tile reads past the panel.
+//  - Source: packed per 32-row micro-panel as [k step][32 rows][64 bytes], zero-filled past the last
+//    row and the last k, so every tile load is a full, aligned 16 x 64-byte block.
+//  - Accumulators go through a 32 x 64 buffer once per call: bf16 adds it to dst after the first k block;
+//    int8 keeps partial int32 sums in dst between k blocks and applies the scales in the last.
+// Rows and columns past mr / nr cost no tile products: a call with mr <= 16 uses one row of tiles, and a
+// half with <= 16 valid columns one column of tiles.
+#include <immintrin.h>
+
+#include "kernels/gemm/gemm_driver.hpp"
+#include "kernels/gemm/gemm_kernels.hpp"
+
+// GCC 12 false positive (bug 105593) on the masked AVX-512 loads' internal undefined operand.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace infermark::gemm_detail {
+namespace {
+
+// The 64-byte tile configuration (palette 1): all eight tiles 16 rows x 64 bytes.
+struct tile_config {
+  std::uint8_t palette = 1, start_row = 0;
+  std::uint8_t reserved[14] = {};
+  std::uint16_t colsb[16] = {};
+  std::uint8_t rows[16] = {};
+};
+
+inline void configure_tiles() {
+  tile_config c;
+  for (int t = 0; t < 8; ++t) c.colsb[t] = 64, c.rows[t] = 16;
+  _tile_loadconfig(&c);
+}
+
+template <dtype DT>
+struct amx_kernel {
+  static_assert(DT == dtype::bf16 || DT == dtype::int8);
+  static constexpr bool kBf16 = DT == dtype::bf16;
+  using a_t = std::conditional_t<kBf16, bf16_t, std::int8_t>;
+  using acc_t = std::conditional_t<kBf16, float, std::int32_t>;
+  static constexpr lowp_layout L = kBf16 ? bf16_avx512_layout : int8_avx512_layout;
+  static constexpr std::int64_t G = L.group;                       // k values per 32-bit tile element
+  static constexpr std::int64_t KS = 64 / sizeof(a_t);             // k per tile step
+  static constexpr std::int64_t MR = 32, NR = L.nr;                // NR = 64: one packed panel
+  static constexpr std::int64_t kRowBytes = NR * G * sizeof(a_t);  // one packed group row: 256 bytes
+  static_assert(NR == 64 && kRowBytes == 256);
+  // k block: a multiple of the step (bf16 32, int8 64). Chosen from runs on a 2-core Sapphire-Rapids-
+  // class VM (see the implementation's README figures).
+  static constexpr std::int64_t KC = kBf16 ? 1024 : 2048;
+  static constexpr std::int64_t MC = 256;
+  static_assert(KC % KS == 0 && MC % MR == 0);
+  static constexpr bool packs_a = true;
+
+  static std::int64_t a_panel_elems(std::int64_t kc) { return MR * round_up(kc, KS); }
+  static std::int64_t round_up(std::int64_t v, std::int64_t m) { return ceil_div(v, m) * m; }
+  static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, G) * kRowBytes; }
+  static const a_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
+    return static_cast<const a_t*>(packed) + lowp_offset(d, NR, G, jp, p0);
+  }
+
+  // Rows [i0, i0 + mc) x k [p0, p0 + kc) into 32-row micro-panels [k step][32][KS], zero-filled.
+  static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0, std::int64_t kc,
+                     a_t* buf) {
+    const auto* src = static_cast<const a_t*>(args.src);
+    const std::int64_t steps = ceil_div(kc, KS);
+    for (std::int64_t ir = 0; ir < mc; ir += MR) {
+      a_t* out = buf + (ir / MR) * a_panel_elems(kc);
+      const std::int64_t mr = std::min(MR, mc - ir);
+      for (std::int64_t s = 0; s < steps; ++s) {
+        const std::int64_t k0 = s * KS, kn = std::min(KS, kc - k0);
+        a_t* blk = out + s * MR * KS;
+        for (std::int64_t i = 0; i < MR; ++i) {
+          a_t* row = blk + i * KS;
+          const std::int64_t copied = i < mr ? kn : 0;
+          if (copied > 0) std::memcpy(row, src + (i0 + ir + i) * d.k + p0 + k0, static_cast<std::size_t>(copied) * sizeof(a_t));
+          if (copied < KS) std::memset(row + copied, 0, static_cast<std::size_t>(KS - copied) * sizeof(a_t));
+        }
+      }
+    }
+  }
+
+  // One 32 x 32 half: RT row tiles x CT column tiles over `steps` k steps into out[32][64] (stride 64).
+  // `b` points at the half's first column in the panel; step s reads group rows [16 s, 16 s + 16) of it,
+  // except a partial last step, which reads the same columns of `tail` (16 zero-padded group rows).
+  template <int RT, int CT>
+  static void half(const a_t* a, const a_t* b, const a_t* tail, std::int64_t steps, bool partial_last, acc_t* out) {
+    _tile_zero(0);
+    if constexpr (CT > 1) _tile_zero(1);
+    if constexpr (RT > 1) _tile_zero(2);
+    if constexpr (RT > 1 && CT > 1) _tile_zero(3);
+    for (std::int64_t s = 0; s < steps; ++s) {
+      const a_t* as = a + s * MR * KS;
+      const a_t* bs = (partial_last && s + 1 == steps) ? tail : b + s * 16 * NR * G;
+      _tile_loadd(4, as, 64);
+      if constexpr (RT > 1) _tile_loadd(5, as + 16 * KS, 64);
+      _tile_loadd(6, bs, kRowBytes);
+      if constexpr (CT > 1) _tile_loadd(7, bs + 16 * G, kRowBytes);
+      if constexpr (kBf16) {
+        _tile_dpbf16ps(0, 4, 6);
+        if constexpr (CT > 1) _tile_dpbf16ps(1, 4, 7);
+        if constexpr (RT > 1) _tile_dpbf16ps(2, 5, 6);
+        if constexpr (RT > 1 && CT > 1) _tile_dpbf16ps(3, 5, 7);
+      } else {
+        _tile_dpbssd(0, 4, 6);
+        if constexpr (CT > 1) _tile_dpbssd(1, 4, 7);
+        if constexpr (RT > 1) _tile_dpbssd(2, 5, 6);
+        if constexpr (RT > 1 && CT > 1) _tile_dpbssd(3, 5, 7);
+      }
+    }
+    constexpr std::int64_t ld = NR * sizeof(acc_t);
+    _tile_stored(0, out, ld);
+    if constexpr (CT > 1) _tile_stored(1, out + 16, ld);
+    if constexpr (RT > 1) _tile_stored(2, out + 16 * NR, ld);
+    if constexpr (RT > 1 && CT > 1) _tile_stored(3, out + 16 * NR + 16, ld);
+  }
+
+  static void ukr(int mr, std::int64_t kc, const a_t* a, const a_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc& d,
+                  const gemm_args& args, const tile_pos& t) {
+    alignas(64) acc_t buf[MR * NR];
+    alignas(64) a_t tail[16 * NR * G];
+    const std::int64_t steps = ceil_div(kc, KS), groups = ceil_div(kc, G);
+    const bool partial_last = groups < steps * 16;
+    if (partial_last) {  // the group rows of the last step that exist, then zeros
+      const std::int64_t have = groups - (steps - 1) * 16;
+      std::memcpy(tail, b + (steps - 1) * 16 * NR * G, static_cast<std::size_t>(have * kRowBytes));
+      std::memset(tail + have * NR * G, 0, static_cast<std::size_t>((16 - have) * kRowBytes));
+    }
+    for (int h = 0; h < 2 && 32 * h < nr; ++h) {
+      const a_t* bh = b + 32 * h * G;
+      const a_t* th = tail + 32 * h * G;
+      acc_t* out = buf + 32 * h;
+      const bool two_rows = mr > 16, two_cols = nr - 32 * h > 16;
+      if (two_rows && two_cols) half<2, 2>(a, bh, th, steps, partial_last, out);
+      else if (two_rows) half<2, 1>(a, bh, th, steps, partial_last, out);
+      else if (two_cols) half<1, 2>(a, bh, th, steps, partial_last, out);
+      else half<1, 1>(a, bh, th, steps, partial_last, out);
+    }
+    write_out(mr, nr, buf, c, ldc, d, args, t);
+  }
+
+  // buf[mr][nr] (stride 64) into dst: bf16 stores / adds fp32; int8 adds the int32 partial sums kept in
+  // dst and, in the last k block, applies the per-token and per-channel scales.
+  static void write_out(int mr, int nr, const acc_t* buf, float* c, std::int64_t ldc, const gemm_desc& d, const gemm_args& args,
+                        const tile_pos& t) {
+    (void)d;
+    for (int i = 0; i < mr; ++i)
+      for (int v = 0; v < NR / 16 && 16 * v < nr; ++v) {
+        const int left = nr - 16 * v;
+        const __mmask16 k = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+        float* ci = c + i * ldc + 16 * v;
+        if constexpr (kBf16) {
+          __m512 x = _mm512_load_ps(buf + i * NR + 16 * v);
+          if (!t.first) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, ci));
+          _mm512_mask_storeu_ps(ci, k, x);
+        } else {
+          __m512i x = _mm512_load_si512(buf + i * NR + 16 * v);
+          if (!t.first) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, reinterpret_cast<const std::int32_t*>(ci)));
+          if (t.last) {
+            const __m512 ws = _mm512_maskz_loadu_ps(k, args.wei_scale + t.j0 + 16 * v);
+            const __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(x), _mm512_set1_ps(args.src_scale[t.i0 + i])), ws);
+            _mm512_mask_storeu_ps(ci, k, y);
+          } else {
+            _mm512_mask_storeu_epi32(reinterpret_cast<std::int32_t*>(ci), k, x);
+          }
+        }
+      }
+  }
+};
+
+template <dtype DT>
+void amx_execute(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
+  configure_tiles();
+  drive<amx_kernel<DT>>(d, a, ithr, nthr);
+  _tile_release();
+}
+
+}  // namespace
+
+void bf16_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) { amx_execute<dtype::bf16>(d, a, ithr, nthr); }
+std::size_t bf16_workspace_amx(const gemm_desc& d, int nthr) { return drive_workspace<amx_kernel<dtype::bf16>>(d, nthr); }
+void int8_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) { amx_execute<dtype::int8>(d, a, ithr, nthr); }
+std::size_t int8_workspace_amx(const gemm_desc& d, int nthr) { return drive_workspace<amx_kernel<dtype::int8>>(d, nthr); }
+
+}  // namespace infermark::gemm_detail
