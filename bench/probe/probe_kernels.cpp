@@ -54,6 +54,10 @@ compute_kernel select_fp32(const cpu_features& f) {
 
 std::optional<compute_kernel> select_bf16(const cpu_features& f) {
 #if defined(__x86_64__) || defined(_M_X64)
+  // The tile unit where there is one: it, not the vector unit, is the host's bf16 / int8 ceiling (a
+  // tdpbf16ps is 16 x 16 lanes, each += 32 bf16 products; tdpbssd 64 int8 products).
+  if (avx512_usable(f) && f.amx_bf16)
+    return compute_kernel{"amx tdpbf16ps, 4 accumulator tiles 16x16 (intrinsics)", bf16_tile_amx, amx_accumulators * 256 * 64.0};
   // vdpbf16ps: 16 fp32 lanes, each += 2 bf16 products = 4 FLOPs per lane.
   if (avx512_usable(f) && f.avx512_bf16)
     return compute_kernel{"avx512_bf16 vdpbf16ps zmm, 16 accumulators (inline asm)", bf16_dot_avx512,
@@ -64,6 +68,8 @@ std::optional<compute_kernel> select_bf16(const cpu_features& f) {
 
 std::optional<compute_kernel> select_int8(const cpu_features& f) {
 #if defined(__x86_64__) || defined(_M_X64)
+  if (avx512_usable(f) && f.amx_int8)
+    return compute_kernel{"amx tdpbssd, 4 accumulator tiles 16x16 (intrinsics)", int8_tile_amx, amx_accumulators * 256 * 128.0};
   // vpdpbusd: 16 int32 lanes, each += 4 u8*s8 products = 8 ops per lane.
   if (avx512_usable(f) && f.avx512_vnni)
     return compute_kernel{"avx512_vnni vpdpbusd zmm, 16 accumulators (inline asm)", int8_dot_avx512,

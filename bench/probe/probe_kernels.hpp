@@ -2,7 +2,7 @@
 // streaming loops (read, triad). Each takes its sizes and pointers and returns a value derived from all
 // of its work so the compiler cannot drop it; no threads, no timing, no I/O here (probe.cpp drives them).
 //
-// One variant per ISA lives in probe_kernels_avx512.cpp / probe_kernels_avx2.cpp (compiled with that
+// One variant per ISA lives in probe_kernels_avx512.cpp / _amx.cpp / _avx2.cpp (compiled with that
 // ISA's flags, only called after run-time dispatch) and a generic C++ one in probe_kernels.cpp. The
 // select_* functions below pick the best variant for the features usable under INFERMARK_MAX_ISA.
 #pragma once
@@ -58,6 +58,8 @@ void triad_avx2(double* a, const double* b, const double* c, double s, std::size
 double fp32_fma_avx512(std::int64_t iters, float seed);
 double bf16_dot_avx512(std::int64_t iters, float seed);
 double int8_dot_avx512(std::int64_t iters, float seed);
+double bf16_tile_amx(std::int64_t iters, float seed);  // probe_kernels_amx.cpp
+double int8_tile_amx(std::int64_t iters, float seed);
 double read_avx512(const double* src, std::size_t n);
 void triad_avx512(double* a, const double* b, const double* c, double s, std::size_t n);
 #endif
@@ -66,5 +68,6 @@ void triad_avx512(double* a, const double* b, const double* c, double s, std::si
 inline constexpr int generic_accumulators = 16;     // scalar chains; the compiler may vectorize them
 inline constexpr int avx2_accumulators = 12;        // 12 of 16 ymm; covers latency 5-6 x 2 FMA ports
 inline constexpr int avx512_accumulators = 16;      // 16 of 32 zmm; covers latency 4-6 x 2 FMA ports
+inline constexpr int amx_accumulators = 4;          // 4 of 8 tiles (16 x 16), 4 products per iteration
 
 }  // namespace infermark::probe_kernels

@@ -148,11 +148,12 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
   EXPECT_EQ(r.peak_gflops_1core.bf16.has_value(), f.avx512_bf16);
   EXPECT_EQ(r.peak_gflops.int8.has_value(), f.avx512_vnni);
   EXPECT_EQ(r.peak_gflops_1core.int8.has_value(), f.avx512_vnni);
+  // The tile unit is the ceiling where it is usable, else the vector dot products.
   if (r.peak_gflops.bf16) {
-    EXPECT_NE(r.isa_used["bf16"].get<std::string>().find("vdpbf16ps"), std::string::npos);
+    EXPECT_NE(r.isa_used["bf16"].get<std::string>().find(f.amx_bf16 ? "tdpbf16ps" : "vdpbf16ps"), std::string::npos);
   }
   if (r.peak_gflops.int8) {
-    EXPECT_NE(r.isa_used["int8"].get<std::string>().find("vpdpbusd"), std::string::npos);
+    EXPECT_NE(r.isa_used["int8"].get<std::string>().find(f.amx_int8 ? "tdpbssd" : "vpdpbusd"), std::string::npos);
   }
   if (effective_isa() >= isa_level::avx512) {
     EXPECT_NE(r.isa_used["fp32"].get<std::string>().find("avx512"), std::string::npos);
