@@ -55,7 +55,7 @@ struct amx_kernel {
   static_assert(NR == 64 && kRowBytes == 256);
   // k block: a multiple of the step (bf16 32, int8 64). Chosen from runs on a 2-core Sapphire-Rapids-
   // class VM (see the implementation's README figures).
-  static constexpr std::int64_t KC = kBf16 ? 1024 : 2048;
+  static constexpr std::int64_t KC = kBf16 ? 2048 : 2048;
   static constexpr std::int64_t MC = 256;
   static_assert(KC % KS == 0 && MC % MR == 0);
   static constexpr bool packs_a = true;
@@ -88,15 +88,26 @@ struct amx_kernel {
     }
   }
 
-  // One 32 x 32 half: RT row tiles x CT column tiles over `steps` k steps into out[32][64] (stride 64).
+  // One 32 x 32 half: RT row tiles x CT column tiles over `steps` k steps.
   // `b` points at the half's first column in the panel; step s reads group rows [16 s, 16 s + 16) of it,
   // except a partial last step, which reads the same columns of `tail` (16 zero-padded group rows).
+  // The accumulators start from init (stride ld_init bytes: earlier k blocks' sums in dst) or zero, and
+  // end in out (stride ld_out bytes).
   template <int RT, int CT>
-  static void half(const a_t* a, const a_t* b, const a_t* tail, std::int64_t steps, bool partial_last, acc_t* out) {
-    _tile_zero(0);
-    if constexpr (CT > 1) _tile_zero(1);
-    if constexpr (RT > 1) _tile_zero(2);
-    if constexpr (RT > 1 && CT > 1) _tile_zero(3);
+  static void half(const a_t* a, const a_t* b, const a_t* tail, std::int64_t steps, bool partial_last, const acc_t* init,
+                   std::int64_t ld_init, acc_t* out, std::int64_t ld_out) {
+    if (init != nullptr) {
+      const std::int64_t rows16 = 16 * (ld_init / static_cast<std::int64_t>(sizeof(acc_t)));
+      _tile_loadd(0, init, ld_init);
+      if constexpr (CT > 1) _tile_loadd(1, init + 16, ld_init);
+      if constexpr (RT > 1) _tile_loadd(2, init + rows16, ld_init);
+      if constexpr (RT > 1 && CT > 1) _tile_loadd(3, init + rows16 + 16, ld_init);
+    } else {
+      _tile_zero(0);
+      if constexpr (CT > 1) _tile_zero(1);
+      if constexpr (RT > 1) _tile_zero(2);
+      if constexpr (RT > 1 && CT > 1) _tile_zero(3);
+    }
     for (std::int64_t s = 0; s < steps; ++s) {
       const a_t* as = a + s * MR * KS;
       const a_t* bs = (partial_last && s + 1 == steps) ? tail : b + s * 16 * NR * G;
@@ -116,11 +127,11 @@ struct amx_kernel {
         if constexpr (RT > 1 && CT > 1) _tile_dpbssd(3, 5, 7);
       }
     }
-    constexpr std::int64_t ld = NR * sizeof(acc_t);
-    _tile_stored(0, out, ld);
-    if constexpr (CT > 1) _tile_stored(1, out + 16, ld);
-    if constexpr (RT > 1) _tile_stored(2, out + 16 * NR, ld);
-    if constexpr (RT > 1 && CT > 1) _tile_stored(3, out + 16 * NR + 16, ld);
+    const std::int64_t rows16 = 16 * (ld_out / static_cast<std::int64_t>(sizeof(acc_t)));
+    _tile_stored(0, out, ld_out);
+    if constexpr (CT > 1) _tile_stored(1, out + 16, ld_out);
+    if constexpr (RT > 1) _tile_stored(2, out + rows16, ld_out);
+    if constexpr (RT > 1 && CT > 1) _tile_stored(3, out + rows16 + 16, ld_out);
   }
 
   static void ukr(int mr, std::int64_t kc, const a_t* a, const a_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc& d,
@@ -134,24 +145,33 @@ struct amx_kernel {
       std::memcpy(tail, b + (steps - 1) * 16 * NR * G, static_cast<std::size_t>(have * kRowBytes));
       std::memset(tail + have * NR * G, 0, static_cast<std::size_t>((16 - have) * kRowBytes));
     }
+    // A whole 32 x 64 tile works on dst itself: the accumulators load the earlier k blocks' sums from it
+    // and store back into it, except int8's last block, which goes through buf to apply the scales.
+    // Partial tiles go through buf (tile loads and stores are whole 16-row blocks).
+    const bool whole = mr == MR && nr == NR;
+    auto* dst = reinterpret_cast<acc_t*>(c);
+    const std::int64_t ld_dst = ldc * static_cast<std::int64_t>(sizeof(float)), ld_buf = NR * sizeof(acc_t);
+    const acc_t* init = whole && !t.first ? dst : nullptr;
+    const bool in_dst = whole && (kBf16 || !t.last);
     for (int h = 0; h < 2 && 32 * h < nr; ++h) {
       const a_t* bh = b + 32 * h * G;
       const a_t* th = tail + 32 * h * G;
-      acc_t* out = buf + 32 * h;
+      const acc_t* ih = init != nullptr ? init + 32 * h : nullptr;
+      acc_t* out = in_dst ? dst + 32 * h : buf + 32 * h;
+      const std::int64_t ld_out = in_dst ? ld_dst : ld_buf;
       const bool two_rows = mr > 16, two_cols = nr - 32 * h > 16;
-      if (two_rows && two_cols) half<2, 2>(a, bh, th, steps, partial_last, out);
-      else if (two_rows) half<2, 1>(a, bh, th, steps, partial_last, out);
-      else if (two_cols) half<1, 2>(a, bh, th, steps, partial_last, out);
-      else half<1, 1>(a, bh, th, steps, partial_last, out);
+      if (two_rows && two_cols) half<2, 2>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
+      else if (two_rows) half<2, 1>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
+      else if (two_cols) half<1, 2>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
+      else half<1, 1>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
     }
-    write_out(mr, nr, buf, c, ldc, d, args, t);
+    if (!in_dst) write_out(mr, nr, buf, c, ldc, args, t, init == nullptr && !t.first);
   }
 
-  // buf[mr][nr] (stride 64) into dst: bf16 stores / adds fp32; int8 adds the int32 partial sums kept in
-  // dst and, in the last k block, applies the per-token and per-channel scales.
-  static void write_out(int mr, int nr, const acc_t* buf, float* c, std::int64_t ldc, const gemm_desc& d, const gemm_args& args,
-                        const tile_pos& t) {
-    (void)d;
+  // buf[mr][nr] (stride 64) into dst: bf16 stores fp32 (adding dst's earlier sums when add_dst); int8
+  // likewise with int32 partial sums and, in the last k block, the per-token and per-channel scales.
+  static void write_out(int mr, int nr, const acc_t* buf, float* c, std::int64_t ldc, const gemm_args& args, const tile_pos& t,
+                        bool add_dst) {
     for (int i = 0; i < mr; ++i)
       for (int v = 0; v < NR / 16 && 16 * v < nr; ++v) {
         const int left = nr - 16 * v;
@@ -159,11 +179,11 @@ struct amx_kernel {
         float* ci = c + i * ldc + 16 * v;
         if constexpr (kBf16) {
           __m512 x = _mm512_load_ps(buf + i * NR + 16 * v);
-          if (!t.first) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, ci));
+          if (add_dst) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, ci));
           _mm512_mask_storeu_ps(ci, k, x);
         } else {
           __m512i x = _mm512_load_si512(buf + i * NR + 16 * v);
-          if (!t.first) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, reinterpret_cast<const std::int32_t*>(ci)));
+          if (add_dst) x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(k, reinterpret_cast<const std::int32_t*>(ci)));
           if (t.last) {
             const __m512 ws = _mm512_maskz_loadu_ps(k, args.wei_scale + t.j0 + 16 * v);
             const __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(x), _mm512_set1_ps(args.src_scale[t.i0 + i])), ws);

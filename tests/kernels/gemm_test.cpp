@@ -145,7 +145,9 @@ std::vector<shape> shapes() {
                           {1, 200, 385}, {7, 129, 385}, {13, 64, 384},  {6, 64, 769},  {5, 100, 257},
                           {390, 70, 20}, {2, 300, 129}, {19, 17, 1000}, {64, 128, 128},
                           // several k blocks of every kernel (the int8 one takes 2048 at a time)
-                          {3, 70, 4099}, {8, 65, 2050}};
+                          {3, 70, 4099}, {8, 65, 2050},
+                          // whole 32 x 64 tiles (AMX: accumulated in dst over k blocks) beside partial ones
+                          {40, 130, 4200}};
   std::mt19937_64 rng(2024);
   for (int i = 0; i < 6; ++i)
     s.push_back({std::uniform_int_distribution<std::int64_t>(1, 40)(rng),
