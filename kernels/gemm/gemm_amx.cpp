@@ -12,8 +12,8 @@
 //    row and the last k, so every tile load is a full, aligned 16 x 64-byte block.
 //  - Accumulators go through a 32 x 64 buffer once per call: bf16 adds it to dst after the first k block;
 //    int8 keeps partial int32 sums in dst between k blocks and applies the scales in the last.
-// Rows and columns past mr / nr cost no tile products: a call with mr <= 16 uses one row of tiles, and a
-// half with <= 16 valid columns one column of tiles.
+// Rows and columns past mr / nr cost no tile products: a call with mr <= 16 (decode) uses one row of up
+// to four accumulator tiles across the panel, and a half with <= 16 valid columns one column of tiles.
 #include <immintrin.h>
 
 #include "kernels/gemm/gemm_driver.hpp"
@@ -26,6 +26,13 @@
 
 namespace infermark::gemm_detail {
 namespace {
+
+// One tile product: accumulator tile c += source tile a x weight tile b (tile numbers are immediates).
+#define INFERMARK_AMX_DP(c, a, b)                 \
+  do {                                            \
+    if constexpr (kBf16) _tile_dpbf16ps(c, a, b); \
+    else _tile_dpbssd(c, a, b);                   \
+  } while (0)
 
 // The 64-byte tile configuration (palette 1): all eight tiles 16 rows x 64 bytes.
 struct tile_config {
@@ -115,23 +122,47 @@ struct amx_kernel {
       if constexpr (RT > 1) _tile_loadd(5, as + 16 * KS, 64);
       _tile_loadd(6, bs, kRowBytes);
       if constexpr (CT > 1) _tile_loadd(7, bs + 16 * G, kRowBytes);
-      if constexpr (kBf16) {
-        _tile_dpbf16ps(0, 4, 6);
-        if constexpr (CT > 1) _tile_dpbf16ps(1, 4, 7);
-        if constexpr (RT > 1) _tile_dpbf16ps(2, 5, 6);
-        if constexpr (RT > 1 && CT > 1) _tile_dpbf16ps(3, 5, 7);
-      } else {
-        _tile_dpbssd(0, 4, 6);
-        if constexpr (CT > 1) _tile_dpbssd(1, 4, 7);
-        if constexpr (RT > 1) _tile_dpbssd(2, 5, 6);
-        if constexpr (RT > 1 && CT > 1) _tile_dpbssd(3, 5, 7);
-      }
+      INFERMARK_AMX_DP(0, 4, 6);
+      if constexpr (CT > 1) INFERMARK_AMX_DP(1, 4, 7);
+      if constexpr (RT > 1) INFERMARK_AMX_DP(2, 5, 6);
+      if constexpr (RT > 1 && CT > 1) INFERMARK_AMX_DP(3, 5, 7);
     }
     const std::int64_t rows16 = 16 * (ld_out / static_cast<std::int64_t>(sizeof(acc_t)));
     _tile_stored(0, out, ld_out);
     if constexpr (CT > 1) _tile_stored(1, out + 16, ld_out);
     if constexpr (RT > 1) _tile_stored(2, out + rows16, ld_out);
     if constexpr (RT > 1 && CT > 1) _tile_stored(3, out + rows16 + 16, ld_out);
+  }
+
+  // mr <= 16: one row of CT (= ceil(nr / 16)) accumulator tiles across the whole panel, tiles 5-7 holding
+  // the weights (5 twice). Each step reads its 16 group rows whole, one contiguous 4 KiB piece: two
+  // halves would read every row in two passes a k block apart, which streamed cold weights from memory
+  // at 72% of the probe's read bandwidth (m1n2048k7168 bf16 / int8, 2 threads).
+  template <int CT>
+  static void row(const a_t* a, const a_t* b, const a_t* tail, std::int64_t steps, bool partial_last, acc_t* out) {
+    _tile_zero(0);
+    if constexpr (CT > 1) _tile_zero(1);
+    if constexpr (CT > 2) _tile_zero(2);
+    if constexpr (CT > 3) _tile_zero(3);
+    for (std::int64_t s = 0; s < steps; ++s) {
+      const a_t* bs = (partial_last && s + 1 == steps) ? tail : b + s * 16 * NR * G;
+      _tile_loadd(4, a + s * MR * KS, 64);
+      _tile_loadd(5, bs, kRowBytes);
+      if constexpr (CT > 1) _tile_loadd(6, bs + 16 * G, kRowBytes);
+      if constexpr (CT > 2) _tile_loadd(7, bs + 32 * G, kRowBytes);
+      INFERMARK_AMX_DP(0, 4, 5);
+      if constexpr (CT > 1) INFERMARK_AMX_DP(1, 4, 6);
+      if constexpr (CT > 2) INFERMARK_AMX_DP(2, 4, 7);
+      if constexpr (CT > 3) {
+        _tile_loadd(5, bs + 48 * G, kRowBytes);
+        INFERMARK_AMX_DP(3, 4, 5);
+      }
+    }
+    constexpr std::int64_t ld = NR * sizeof(acc_t);
+    _tile_stored(0, out, ld);
+    if constexpr (CT > 1) _tile_stored(1, out + 16, ld);
+    if constexpr (CT > 2) _tile_stored(2, out + 32, ld);
+    if constexpr (CT > 3) _tile_stored(3, out + 48, ld);
   }
 
   static void ukr(int mr, std::int64_t kc, const a_t* a, const a_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc& d,
@@ -153,6 +184,15 @@ struct amx_kernel {
     const std::int64_t ld_dst = ldc * static_cast<std::int64_t>(sizeof(float)), ld_buf = NR * sizeof(acc_t);
     const acc_t* init = whole && !t.first ? dst : nullptr;
     const bool in_dst = whole && (kBf16 || !t.last);
+    if (mr <= 16) {
+      switch (ceil_div(nr, 16)) {
+        case 4: row<4>(a, b, tail, steps, partial_last, buf); break;
+        case 3: row<3>(a, b, tail, steps, partial_last, buf); break;
+        case 2: row<2>(a, b, tail, steps, partial_last, buf); break;
+        default: row<1>(a, b, tail, steps, partial_last, buf); break;
+      }
+      return write_out(mr, nr, buf, c, ldc, args, t, !t.first);
+    }
     for (int h = 0; h < 2 && 32 * h < nr; ++h) {
       const a_t* bh = b + 32 * h * G;
       const a_t* th = tail + 32 * h * G;
@@ -196,8 +236,17 @@ struct amx_kernel {
   }
 };
 
+// Up to this many rows the AVX-512 microkernel (same packed panels) runs instead: a tile product would use
+// at most 2 of its 16 rows, and the vector kernel streams the weights closer to the read bandwidth.
+// Measured (2 threads, cold weights, % of the probe's DRAM read beside each case): m1n2048k7168 bf16
+// 78-79 (tiles) vs 84-85 (vectors), int8 79-80 vs 87; the MoE decode layers t8 Qwen3-30B / t1 DeepSeek-V3
+// with tiles for every sub-problem 71-77, with vectors up to 2 rows 88-90. From 4 rows the tiles win
+// (bf16 m4 / m6 / m8: 77 / 77 / 74 vs 68 / 61 / 51).
+constexpr std::int64_t kVectorRows = 2;
+
 template <dtype DT>
 void amx_execute(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
+  if (d.m <= kVectorRows) return DT == dtype::bf16 ? bf16_execute_avx512(d, a, ithr, nthr) : int8_execute_avx512(d, a, ithr, nthr);
   configure_tiles();
   drive<amx_kernel<DT>>(d, a, ithr, nthr);
   _tile_release();
@@ -206,8 +255,13 @@ void amx_execute(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
 }  // namespace
 
 void bf16_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) { amx_execute<dtype::bf16>(d, a, ithr, nthr); }
-std::size_t bf16_workspace_amx(const gemm_desc& d, int nthr) { return drive_workspace<amx_kernel<dtype::bf16>>(d, nthr); }
+// Workspaces cover both kernels (the larger of the two), so the size never shrinks as m grows.
+std::size_t bf16_workspace_amx(const gemm_desc& d, int nthr) {
+  return std::max(bf16_workspace_avx512(d, nthr), drive_workspace<amx_kernel<dtype::bf16>>(d, nthr));
+}
 void int8_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) { amx_execute<dtype::int8>(d, a, ithr, nthr); }
-std::size_t int8_workspace_amx(const gemm_desc& d, int nthr) { return drive_workspace<amx_kernel<dtype::int8>>(d, nthr); }
+std::size_t int8_workspace_amx(const gemm_desc& d, int nthr) {
+  return std::max(int8_workspace_avx512(d, nthr), drive_workspace<amx_kernel<dtype::int8>>(d, nthr));
+}
 
 }  // namespace infermark::gemm_detail
