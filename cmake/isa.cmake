@@ -29,9 +29,10 @@ function(infermark_isa_sources out)
         list(APPEND kept ${src})
       endif()
     elseif(src MATCHES "_amx\\.cpp$")
-      # AVX-512 plus the AMX tile instructions (Sapphire Rapids and later); called only when detected.
+      # AVX-512 plus VBMI and the AMX tile instructions (Sapphire Rapids and later all have VBMI); called
+      # only when detected.
       if(INFERMARK_X86)
-        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS};-mamx-tile;-mamx-bf16;-mamx-int8")
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS};-mavx512vbmi;-mamx-tile;-mamx-bf16;-mamx-int8")
         list(APPEND kept ${src})
       endif()
     elseif(src MATCHES "_avx2\\.cpp$")

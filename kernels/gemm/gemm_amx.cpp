@@ -16,8 +16,7 @@
 // to four accumulator tiles across the panel, and a half with <= 16 valid columns one column of tiles.
 #include <immintrin.h>
 
-#include "kernels/gemm/gemm_driver.hpp"
-#include "kernels/gemm/gemm_kernels.hpp"
+#include "kernels/gemm/gemm_fp8_vbmi.hpp"
 
 // GCC 12 false positive (bug 105593) on the masked AVX-512 loads' internal undefined operand.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -139,7 +138,7 @@ struct amx_kernel {
   // halves would read every row in two passes a k block apart, which streamed cold weights from memory
   // at 72% of the probe's read bandwidth (m1n2048k7168 bf16 / int8, 2 threads).
   template <int CT>
-  static void row(const a_t* a, const a_t* b, const a_t* tail, std::int64_t steps, bool partial_last, acc_t* out) {
+  static void row(const a_t* a, const a_t* b, const a_t* tail, std::int64_t steps, bool partial_last, acc_t* out, std::int64_t ld) {
     _tile_zero(0);
     if constexpr (CT > 1) _tile_zero(1);
     if constexpr (CT > 2) _tile_zero(2);
@@ -158,16 +157,17 @@ struct amx_kernel {
         INFERMARK_AMX_DP(3, 4, 5);
       }
     }
-    constexpr std::int64_t ld = NR * sizeof(acc_t);
     _tile_stored(0, out, ld);
     if constexpr (CT > 1) _tile_stored(1, out + 16, ld);
     if constexpr (CT > 2) _tile_stored(2, out + 32, ld);
     if constexpr (CT > 3) _tile_stored(3, out + 48, ld);
   }
 
-  static void ukr(int mr, std::int64_t kc, const a_t* a, const a_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc& d,
-                  const gemm_args& args, const tile_pos& t) {
-    alignas(64) acc_t buf[MR * NR];
+  // The tile products of one call: rows x columns [mr][nr] over kc into out (stride ld_out bytes),
+  // starting from init (stride ld_init bytes) or zero. Rows <= 16 take one row of tiles and always start
+  // from zero (init must be null).
+  static void products(int mr, std::int64_t kc, const a_t* a, const a_t* b, int nr, const acc_t* init, std::int64_t ld_init,
+                       acc_t* out, std::int64_t ld_out) {
     alignas(64) a_t tail[16 * NR * G];
     const std::int64_t steps = ceil_div(kc, KS), groups = ceil_div(kc, G);
     const bool partial_last = groups < steps * 16;
@@ -176,37 +176,41 @@ struct amx_kernel {
       std::memcpy(tail, b + (steps - 1) * 16 * NR * G, static_cast<std::size_t>(have * kRowBytes));
       std::memset(tail + have * NR * G, 0, static_cast<std::size_t>((16 - have) * kRowBytes));
     }
-    // A whole 32 x 64 tile works on dst itself: the accumulators load the earlier k blocks' sums from it
-    // and store back into it, except int8's last block, which goes through buf to apply the scales.
-    // Partial tiles go through buf (tile loads and stores are whole 16-row blocks).
-    const bool whole = mr == MR && nr == NR;
-    auto* dst = reinterpret_cast<acc_t*>(c);
-    const std::int64_t ld_dst = ldc * static_cast<std::int64_t>(sizeof(float)), ld_buf = NR * sizeof(acc_t);
-    const acc_t* init = whole && !t.first ? dst : nullptr;
-    const bool in_dst = whole && (kBf16 || !t.last);
     if (mr <= 16) {
       switch (ceil_div(nr, 16)) {
-        case 4: row<4>(a, b, tail, steps, partial_last, buf); break;
-        case 3: row<3>(a, b, tail, steps, partial_last, buf); break;
-        case 2: row<2>(a, b, tail, steps, partial_last, buf); break;
-        default: row<1>(a, b, tail, steps, partial_last, buf); break;
+        case 4: return row<4>(a, b, tail, steps, partial_last, out, ld_out);
+        case 3: return row<3>(a, b, tail, steps, partial_last, out, ld_out);
+        case 2: return row<2>(a, b, tail, steps, partial_last, out, ld_out);
+        default: return row<1>(a, b, tail, steps, partial_last, out, ld_out);
       }
-      return write_out(mr, nr, buf, c, ldc, args, t, !t.first);
     }
     for (int h = 0; h < 2 && 32 * h < nr; ++h) {
       const a_t* bh = b + 32 * h * G;
       const a_t* th = tail + 32 * h * G;
       const acc_t* ih = init != nullptr ? init + 32 * h : nullptr;
-      acc_t* out = in_dst ? dst + 32 * h : buf + 32 * h;
-      const std::int64_t ld_out = in_dst ? ld_dst : ld_buf;
       const bool two_rows = mr > 16, two_cols = nr - 32 * h > 16;
-      if (two_rows && two_cols) half<2, 2>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
-      else if (two_rows) half<2, 1>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
-      else if (two_cols) half<1, 2>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
-      else half<1, 1>(a, bh, th, steps, partial_last, ih, ld_dst, out, ld_out);
+      if (two_rows && two_cols) half<2, 2>(a, bh, th, steps, partial_last, ih, ld_init, out + 32 * h, ld_out);
+      else if (two_rows) half<2, 1>(a, bh, th, steps, partial_last, ih, ld_init, out + 32 * h, ld_out);
+      else if (two_cols) half<1, 2>(a, bh, th, steps, partial_last, ih, ld_init, out + 32 * h, ld_out);
+      else half<1, 1>(a, bh, th, steps, partial_last, ih, ld_init, out + 32 * h, ld_out);
     }
+  }
+
+  static void ukr(int mr, std::int64_t kc, const a_t* a, const a_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc&,
+                  const gemm_args& args, const tile_pos& t) {
+    // A whole 32 x 64 tile works on dst itself: the accumulators load the earlier k blocks' sums from it
+    // and store back into it, except int8's last block, which goes through buf to apply the scales.
+    // Partial tiles go through buf (tile loads and stores are whole 16-row blocks).
+    alignas(64) acc_t buf[MR * NR];
+    const bool whole = mr == MR && nr == NR;
+    auto* dst = reinterpret_cast<acc_t*>(c);
+    const std::int64_t ld_dst = ldc * static_cast<std::int64_t>(sizeof(float));
+    const acc_t* init = whole && !t.first ? dst : nullptr;
+    const bool in_dst = whole && (kBf16 || !t.last);
+    products(mr, kc, a, b, nr, init, ld_dst, in_dst ? dst : buf, in_dst ? ld_dst : kBufLd);
     if (!in_dst) write_out(mr, nr, buf, c, ldc, args, t, init == nullptr && !t.first);
   }
+  static constexpr std::int64_t kBufLd = NR * sizeof(acc_t);  // bytes per row of a 32 x 64 buffer
 
   // buf[mr][nr] (stride 64) into dst: bf16 stores fp32 (adding dst's earlier sums when add_dst); int8
   // likewise with int32 partial sums and, in the last k block, the per-token and per-channel scales.
@@ -236,6 +240,80 @@ struct amx_kernel {
   }
 };
 
+// fp8 e4m3 with DeepGEMM block scales on the tile unit. Weights: each 128 x 64 micro-panel (one scale
+// block) is converted to bf16 pair rows (the layout amx:bf16 reads; e4m3 -> bf16 is exact) once per row
+// block into the worker's workspace, by the byte lookups of gemm_fp8_vbmi.hpp; source rows are
+// converted when packed. k blocks are one scale block (128), so every call's tile sums go through a
+// buffer and are scaled into dst.
+struct amx_fp8 {
+  using T = amx_kernel<dtype::bf16>;  // the bf16 tile products
+  static constexpr std::int64_t MR = T::MR, NR = fp8_avx512_layout.nr, KC = fp8_kc, MC = T::MC;
+  static_assert(NR == T::NR && fp8_avx512_layout.unpack_order, "converted panels are amx:bf16 panels");
+  using a_t = bf16_t;
+  using bk_t = bf16_t;
+  static constexpr bool packs_a = true;
+  static constexpr bool converts_b = true;
+  static std::int64_t a_panel_elems(std::int64_t kc) { return T::a_panel_elems(kc); }
+  static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR; }
+  static std::int64_t b_scratch_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR * 2; }
+  static const fp8_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
+    return static_cast<const fp8_t*>(packed) + lowp_offset(d, NR, 2, jp, p0);
+  }
+  static void convert_b(const fp8_t* b, std::int64_t kc, bf16_t* out) {
+    const e4m3_luts lut;
+    for (std::int64_t q = 0; q < ceil_div(kc, 2); ++q) {
+      __m512i bv[NV];
+      lut.row(b + q * 128, bv);
+      for (int v = 0; v < NV; ++v) _mm512_store_si512(out + q * 128 + 32 * v, bv[v]);
+    }
+  }
+  // Rows [i0, i0 + mc) x k [p0, p0 + kc) as bf16 in amx:bf16's source layout [k step][32][32].
+  static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0, std::int64_t kc,
+                     bf16_t* buf) {
+    const auto* src = static_cast<const fp8_t*>(args.src);
+    const e4m3_luts lut;
+    const std::int64_t steps = ceil_div(kc, T::KS);
+    alignas(64) std::uint16_t row[KC + 64];
+    for (std::int64_t ir = 0; ir < mc; ir += MR) {
+      bf16_t* out = buf + (ir / MR) * a_panel_elems(kc);
+      const std::int64_t mr = std::min(MR, mc - ir);
+      for (std::int64_t i = 0; i < MR; ++i) {
+        std::int64_t words = 0;
+        if (i < mr) fp8_row_to_bf16(lut, src + (i0 + ir + i) * d.k + p0, kc, row), words = kc + (kc & 1);
+        std::memset(row + words, 0, static_cast<std::size_t>(steps * T::KS - words) * 2);
+        for (std::int64_t s = 0; s < steps; ++s) std::memcpy(out + (s * MR + i) * T::KS, row + s * T::KS, 64);
+      }
+    }
+  }
+  static void ukr(int mr, std::int64_t kc, const bf16_t* a, const bf16_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc& d,
+                  const gemm_args& args, const tile_pos& t) {
+    alignas(64) float buf[MR * NR];
+    T::products(mr, kc, a, b, nr, nullptr, 0, buf, T::kBufLd);
+    // dst (+)= sum * src_scale[row][k block] * wei_scale[column block][k block]; a 64-column panel lies in
+    // one 128-column scale block.
+    const std::int64_t kb = ceil_div(d.k, gemm_fp8_block), b_idx = t.p0 / gemm_fp8_block;
+    const float ws = args.wei_scale[(t.j0 / gemm_fp8_block) * kb + b_idx];
+    for (int i = 0; i < mr; ++i) {
+      const __m512 sv = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + b_idx] * ws);
+      for (int v = 0; v < NV && 16 * v < nr; ++v) {
+        const int left = nr - 16 * v;
+        const __mmask16 k = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+        float* ci = c + i * ldc + 16 * v;
+        __m512 x = _mm512_mul_ps(_mm512_load_ps(buf + i * NR + 16 * v), sv);
+        if (!t.first) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, ci));
+        _mm512_mask_storeu_ps(ci, k, x);
+      }
+    }
+  }
+  // The driver's unconverted fallback (never taken: direct_tiles is 0, so every panel is converted).
+  static void ukr(int mr, std::int64_t kc, const bf16_t* a, const fp8_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc& d,
+                  const gemm_args& args, const tile_pos& t) {
+    alignas(64) bf16_t conv[KC * NR];
+    convert_b(b, kc, conv);
+    ukr(mr, kc, a, conv, c, ldc, nr, d, args, t);
+  }
+};
+
 // Up to this many rows the AVX-512 microkernel (same packed panels) runs instead: a tile product would use
 // at most 2 of its 16 rows, and the vector kernel streams the weights closer to the read bandwidth.
 // Measured (2 threads, cold weights, % of the probe's DRAM read beside each case): m1n2048k7168 bf16
@@ -246,9 +324,14 @@ constexpr std::int64_t kVectorRows = 2;
 
 template <dtype DT>
 void amx_execute(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
-  if (d.m <= kVectorRows) return DT == dtype::bf16 ? bf16_execute_avx512(d, a, ithr, nthr) : int8_execute_avx512(d, a, ithr, nthr);
+  if (d.m <= kVectorRows) {
+    if constexpr (DT == dtype::bf16) return bf16_execute_avx512(d, a, ithr, nthr);
+    else if constexpr (DT == dtype::int8) return int8_execute_avx512(d, a, ithr, nthr);
+    else return fp8_execute_avx512(d, a, ithr, nthr);
+  }
   configure_tiles();
-  drive<amx_kernel<DT>>(d, a, ithr, nthr);
+  if constexpr (DT == dtype::fp8) drive<amx_fp8>(d, a, ithr, nthr);
+  else drive<amx_kernel<DT>>(d, a, ithr, nthr);
   _tile_release();
 }
 
@@ -258,6 +341,10 @@ void bf16_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr
 // Workspaces cover both kernels (the larger of the two), so the size never shrinks as m grows.
 std::size_t bf16_workspace_amx(const gemm_desc& d, int nthr) {
   return std::max(bf16_workspace_avx512(d, nthr), drive_workspace<amx_kernel<dtype::bf16>>(d, nthr));
+}
+void fp8_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) { amx_execute<dtype::fp8>(d, a, ithr, nthr); }
+std::size_t fp8_workspace_amx(const gemm_desc& d, int nthr) {
+  return std::max(fp8_workspace_avx512(d, nthr), drive_workspace<amx_fp8>(d, nthr));
 }
 void int8_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) { amx_execute<dtype::int8>(d, a, ithr, nthr); }
 std::size_t int8_workspace_amx(const gemm_desc& d, int nthr) {

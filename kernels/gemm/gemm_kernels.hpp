@@ -83,8 +83,10 @@ void bf16_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr
 std::size_t bf16_workspace_amx(const gemm_desc& d, int nthr);
 void int8_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
 std::size_t int8_workspace_amx(const gemm_desc& d, int nthr);
+void fp8_execute_amx(const gemm_desc& d, const gemm_args& a, int ithr, int nthr);
+std::size_t fp8_workspace_amx(const gemm_desc& d, int nthr);
 
-extern const gemm_impl bf16_amx_impl, int8_amx_impl;
+extern const gemm_impl bf16_amx_impl, int8_amx_impl, fp8_amx_impl;
 extern const gemm_impl bf16_avx512_impl, int8_avx512_impl, fp8_avx512_impl, fp8_fma_avx512_impl;
 extern const gemm_impl bf16_avx2_impl, int8_avx2_impl, fp8_avx2_impl;
 extern const gemm_impl bf16_generic_impl, int8_generic_impl, fp8_generic_impl;

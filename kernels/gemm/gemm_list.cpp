@@ -14,7 +14,7 @@ std::span<const gemm_impl> gemm_impls() {
   static const std::vector<gemm_impl> list = [] {
     std::vector<gemm_impl> l;
 #if defined(__x86_64__) || defined(_M_X64)
-    for (const gemm_impl* i : {&bf16_amx_impl, &int8_amx_impl, &fp32_avx512_impl, &bf16_avx512_impl, &int8_avx512_impl, &fp8_avx512_impl,
+    for (const gemm_impl* i : {&bf16_amx_impl, &int8_amx_impl, &fp8_amx_impl, &fp32_avx512_impl, &bf16_avx512_impl, &int8_avx512_impl, &fp8_avx512_impl,
                                &fp8_fma_avx512_impl, &fp32_avx2_impl, &bf16_avx2_impl, &int8_avx2_impl, &fp8_avx2_impl})
       l.push_back(*i);
 #endif

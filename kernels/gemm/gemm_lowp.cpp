@@ -148,7 +148,8 @@ std::optional<std::string> needs(const gemm_desc& d, const char* impl, dtype dt,
 }  // namespace
 
 #if defined(__x86_64__) || defined(_M_X64)
-// The AMX kernels read the AVX-512 kernels' packed panels (same layout, same packing).
+// The AMX kernels read the AVX-512 kernels' packed panels (same layout, same packing); up to two rows they
+// run the AVX-512 microkernels, so fp8 needs VBMI as avx512:fp8 does.
 const gemm_impl bf16_amx_impl{
     "amx:bf16",
     [](const gemm_desc& d) { return needs(d, "amx:bf16", dtype::bf16, isa_level::amx, effective_features().amx_bf16, "amx_bf16"); },
@@ -157,6 +158,13 @@ const gemm_impl int8_amx_impl{
     "amx:int8",
     [](const gemm_desc& d) { return needs(d, "amx:int8", dtype::int8, isa_level::amx, effective_features().amx_int8, "amx_int8"); },
     lowp_bytes<int8_avx512_layout>, lowp_pack<int8_avx512_layout>, int8_execute_amx, int8_workspace_amx};
+const gemm_impl fp8_amx_impl{
+    "amx:fp8",
+    [](const gemm_desc& d) {
+      const cpu_features f = effective_features();
+      return needs(d, "amx:fp8", dtype::fp8, isa_level::amx, f.amx_bf16 && f.avx512_vbmi, "amx_bf16 and avx512_vbmi");
+    },
+    lowp_bytes<fp8_avx512_layout>, lowp_pack<fp8_avx512_layout>, fp8_execute_amx, fp8_workspace_amx};
 const gemm_impl bf16_avx512_impl{
     "avx512:bf16",
     [](const gemm_desc& d) {

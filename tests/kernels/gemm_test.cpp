@@ -351,6 +351,7 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
     const auto& f = detected_features();
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::bf16}).name, "amx:bf16");
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::int8}).name, f.amx_int8 ? "amx:int8" : "avx512:int8");
+    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name, f.avx512_vbmi ? "amx:fp8" : "avx512:fp8-fma");
     scoped_isa_cap cap(isa_level::avx512);
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::bf16}).name, "avx512:bf16");
     const auto why = gemm_find("amx:bf16").check(gemm_desc{4, 4, 4, dtype::bf16});
