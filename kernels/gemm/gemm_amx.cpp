@@ -253,6 +253,7 @@ struct amx_fp8 {
   using bk_t = bf16_t;
   static constexpr bool packs_a = true;
   static constexpr bool converts_b = true;
+  static constexpr std::int64_t kPrefetchBytes = 1536;
   static std::int64_t a_panel_elems(std::int64_t kc) { return T::a_panel_elems(kc); }
   static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR; }
   static std::int64_t b_scratch_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR * 2; }
@@ -262,6 +263,10 @@ struct amx_fp8 {
   static void convert_b(const fp8_t* b, std::int64_t kc, bf16_t* out) {
     const e4m3_luts lut;
     for (std::int64_t q = 0; q < ceil_div(kc, 2); ++q) {
+      // Prefetched ahead as avx512:fp8 does in registers.
+      const char* next = reinterpret_cast<const char*>(b + q * 128) + kPrefetchBytes;
+      _mm_prefetch(next, _MM_HINT_T0);
+      _mm_prefetch(next + 64, _MM_HINT_T0);
       __m512i bv[NV];
       lut.row(b + q * 128, bv);
       for (int v = 0; v < NV; ++v) _mm512_store_si512(out + q * 128 + 32 * v, bv[v]);
