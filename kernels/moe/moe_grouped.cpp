@@ -235,6 +235,14 @@ scratch_view carve_scratch(const moe_desc& d, std::size_t gemm_ws, void* base, i
 const std::int32_t* routed_ids(const moe_args& a) { return a.forced_ids ? a.forced_ids : a.topk_ids; }
 const float* routed_weights(const moe_args& a) { return a.forced_ids ? a.forced_weights : a.topk_weights; }
 
+// Activation quantization for the ISA level in effect (moe_quantize_row, bit-identical).
+quantize_row_fn pick_quantize() {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (effective_isa() >= isa_level::avx512) return quantize_row_avx512;
+#endif
+  return moe_quantize_row;
+}
+
 void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const bound b = bind(d, a.packed);
   const scratch_view s = carve_scratch(d, gemm_ws_per_worker(d, *b.router_g, *b.expert_g), a.scratch, nthr);
@@ -243,6 +251,7 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const auto* router = b.base + b.l.router_at;
   const auto* bias = reinterpret_cast<const float*>(b.base + b.l.bias_at);
   float* work = s.score_work + ithr * moe_score_work(d);
+  const quantize_row_fn quantize = pick_quantize();
   const std::int32_t* ids = routed_ids(a);
   const auto [c0, c1] = balance(router_chunks(d), ithr, nthr);
   for (std::int64_t c = c0; c < c1; ++c) {
@@ -259,7 +268,7 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
         if (e >= 0 && e < E) ++hist[e];
       }
       if (d.dt != dtype::fp32)
-        moe_quantize_row(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * dtype_size(d.dt),
+        quantize(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * dtype_size(d.dt),
                          s.xq_scale + t * sbH);
     }
   }
@@ -408,13 +417,14 @@ void step_quantize(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const std::int64_t routed = s.offsets[d.local()], total = routed + (d.shared_inter > 0 ? d.tokens : 0);
   const std::size_t es = dtype_size(d.dt);
   const std::int64_t sbI = moe_row_scales(d.dt, d.inter), sbS = moe_row_scales(d.dt, d.shared_inter);
+  const quantize_row_fn quantize = pick_quantize();
   const auto [r0, r1] = balance(total, ithr, nthr);
   for (std::int64_t r = r0; r < r1; ++r) {
     if (r < routed) {
-      moe_quantize_row(d.dt, s.hf + r * d.inter, d.inter, s.hq + static_cast<std::size_t>(r * d.inter) * es, s.hq_scale + r * sbI);
+      quantize(d.dt, s.hf + r * d.inter, d.inter, s.hq + static_cast<std::size_t>(r * d.inter) * es, s.hq_scale + r * sbI);
     } else {
       const std::int64_t t = r - routed;
-      moe_quantize_row(d.dt, s.hs + t * d.shared_inter, d.shared_inter,
+      quantize(d.dt, s.hs + t * d.shared_inter, d.shared_inter,
                        s.hsq + static_cast<std::size_t>(t * d.shared_inter) * es, s.hsq_scale + t * sbS);
     }
   }

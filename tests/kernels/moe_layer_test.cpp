@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "kernels/common/isa.hpp"
 #include "kernels/moe/moe.hpp"
+#include "kernels/moe/moe_act.hpp"
 
 namespace infermark {
 namespace {
@@ -279,6 +282,59 @@ TEST(MoePack, RejectsBadExpertsAndMissingPieces) {
     EXPECT_THROW(impl.pack_expert(d, 0, e.view(), packed.data()), std::invalid_argument) << impl.name;
     d.top_k = 2;
   }
+}
+
+
+// The vector quantizer the optimized layer uses must give the scalar rule's bytes and scales exactly:
+// random rows (lengths around the 16-lane and 128-block boundaries), ties at every rounding step,
+// subnormal and out-of-range values, infinities, and NaN where the format defines it.
+TEST(MoeQuantize, VectorRowsAreBitIdenticalToTheScalarRule) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (detected_isa() < isa_level::avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uni(-3.0f, 3.0f);
+  const float specials[] = {0.0f, -0.0f, 1e-45f, -1e-38f, 0.5f, 1.5f, 2.5f, -2.5f, 1.0f / 1024, 3.0f / 1024, 0x1.0p-10f,
+                            0x1.2p-7f, 0x1.3p-7f, 0x1.48p+3f, 0x1.58p+3f, 448.0f, 464.0f, 1e30f, -1e30f, 0x1.00008p0f, 0x1.00018p0f};
+  int rows = 0;
+  for (dtype dt : {dtype::bf16, dtype::int8, dtype::fp8}) {
+    for (std::int64_t n : {1, 15, 16, 17, 127, 128, 129, 300, 2048}) {
+      for (int variant = 0; variant < 5; ++variant) {
+        std::vector<float> x(static_cast<std::size_t>(n));
+        for (auto& v : x) v = uni(rng) * (variant == 1 ? 1e-3f : variant == 2 ? 300.0f : 1.0f);
+        if (variant == 3)
+          for (std::size_t i = 0; i < x.size(); ++i) x[i] = specials[i % std::size(specials)] * (i % 3 == 0 ? -1.0f : 1.0f);
+        if (variant == 3 && dt != dtype::int8 && n > 5) {  // int8 has no NaN / infinity rule
+          x[1] = std::numeric_limits<float>::infinity();
+          x[4] = std::numeric_limits<float>::quiet_NaN();
+          x[5] = std::bit_cast<float>(0x7f800001u);  // signalling NaN: bf16 must quiet it
+        }
+        if (variant == 4) {
+          // Exact ties of each format's rounding, with the row's largest magnitude making the scale 1
+          // (int8: 127, fp8: 448 in every 128-block), so the ties survive the division by the scale.
+          const std::vector<float> ties =
+              dt == dtype::bf16 ? std::vector<float>{0x1.01p0f, 0x1.03p0f, -0x1.01p0f, 0x1.ffp0f, 0x1.01p-130f, 0x1.03p-126f}
+              : dt == dtype::int8 ? std::vector<float>{127.0f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f}
+                                  : std::vector<float>{448.0f, 8.5f, 9.5f, -8.5f, 17.0f, 19.0f, 0x1.0p-10f, 0x1.8p-9f, 0x1.4p-8f, -0x1.4p-8f, 0x1.f8p-7f};
+          for (std::size_t i = 0; i < x.size(); ++i) x[i] = i % 128 == 0 ? ties[0] : ties[i % ties.size()];
+        }
+        const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(dt);
+        const std::int64_t ns = std::max<std::int64_t>(1, moe_row_scales(dt, n));
+        std::vector<unsigned char> want(bytes), got(bytes, 0xcd);
+        std::vector<float> want_s(static_cast<std::size_t>(ns)), got_s(static_cast<std::size_t>(ns), -1.0f);
+        moe_quantize_row(dt, x.data(), n, want.data(), want_s.data());
+        moe_detail::quantize_row_avx512(dt, x.data(), n, got.data(), got_s.data());
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), bytes)) << to_string(dt) << " n=" << n << " variant " << variant;
+        if (moe_row_scales(dt, n) > 0)
+          ASSERT_EQ(0, std::memcmp(want_s.data(), got_s.data(), static_cast<std::size_t>(ns) * sizeof(float)))
+              << to_string(dt) << " n=" << n << " variant " << variant;
+        ++rows;
+      }
+    }
+  }
+  EXPECT_EQ(rows, 3 * 9 * 5);
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
 }
 
 }  // namespace
