@@ -2,7 +2,9 @@
 // -> experts (grouped GEMM: gate and up fused with SwiGLU, then down) -> combine (weighted sum back to
 // token order, shared experts added).
 //
-//   logits[t][e] = x[t] . router_w[e]                                  (fp32, every format)
+//   logits[t][e] = x[t] . router_w[e]     fp32 logits; inputs fp32 in fp32 layers, rounded to bf16 in
+//                                          bf16 / int8 / fp8 layers (moe_router_dtype), as DeepSeek-V3's
+//                                          and Qwen3's inference code run the gate in the model's bf16
 //   ids/weights  = scoring rule applied to logits[t]                   (moe_score)
 //   dst[t]       = sum_j weights[t][j] * ffn_{ids[t][j]}(x[t])  (only experts of the local shard)
 //                  + ffn_shared(x[t])                                  (when shared_inter > 0)
@@ -157,6 +159,10 @@ void moe_run_sequential(const moe_impl& impl, const moe_desc& d, const moe_args&
 // -> ids [top_k], weights [top_k]. work: moe_score_work(d) floats of scratch. Pure fp32; shared by every
 // implementation. NaN logits are never selected (ids -1 when fewer than top_k experts qualify).
 std::int64_t moe_score_work(const moe_desc& d);
+
+// The format of the router GEMM's inputs (activations and gate weights; products exact, fp32 logits):
+// fp32 for fp32 layers, bf16 for every other format.
+dtype moe_router_dtype(const moe_desc& d);
 void moe_score(const moe_desc& d, const float* logits, const float* bias, float* work, std::int32_t* ids,
                float* weights);
 

@@ -272,6 +272,8 @@ std::int64_t moe_row_scales(dtype dt, std::int64_t n) {
   return 0;
 }
 
+dtype moe_router_dtype(const moe_desc& d) { return d.dt == dtype::fp32 ? dtype::fp32 : dtype::bf16; }
+
 void moe_quantize_row(dtype dt, const float* x, std::int64_t n, void* q, float* scale) {
   switch (dt) {
     case dtype::fp32:
@@ -331,7 +333,8 @@ work_model moe_work(const moe_desc& d, std::span<const std::int32_t> counts, boo
   };
   const double bias = d.scoring == moe_scoring::sigmoid_group_topk ? E * 4 : 0;
   std::vector<work_phase> p;
-  p.push_back({"router", 2 * t * E * H, t * H * 4 + E * H * 4 + bias + t * k * 8});
+  const double rs = static_cast<double>(dtype_size(moe_router_dtype(d)));  // router inputs' element size
+  p.push_back({"router", 2 * t * E * H, t * H * rs + E * H * rs + bias + t * k * 8});
   // Dispatch: reads the routing (ids, weights), writes each token's slot positions and the routed
   // activation rows in the expert format.
   p.push_back({"dispatch", 0, t * k * 8 + t * k * 4 + act(rows, d.hidden)});

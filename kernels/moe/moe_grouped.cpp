@@ -115,7 +115,7 @@ struct packed_layout {
 packed_layout layout(const moe_desc& d, const gemm_impl& router_g, const gemm_impl& expert_g) {
   packed_layout l;
   std::size_t at = align64(sizeof(header));
-  l.router_at = at, at += align64(router_g.packed_bytes(sub(1, d.experts, d.hidden, dtype::fp32)));
+  l.router_at = at, at += align64(router_g.packed_bytes(sub(1, d.experts, d.hidden, moe_router_dtype(d))));
   l.bias_at = at, at += align64(static_cast<std::size_t>(d.experts) * 4);
   l.routed = expert_layout(d, expert_g, d.inter);
   if (d.shared_inter > 0) l.shared = expert_layout(d, expert_g, d.shared_inter);
@@ -125,9 +125,10 @@ packed_layout layout(const moe_desc& d, const gemm_impl& router_g, const gemm_im
   return l;
 }
 
-// The GEMM for the router: the experts' GEMM when it takes fp32, else the best fp32 one.
+// The GEMM for the router (format moe_router_dtype): the experts' GEMM when it takes that format, else
+// the best one that does.
 const gemm_impl& router_gemm_for(const moe_desc& d, const gemm_impl& expert_g) {
-  const gemm_desc r = sub(std::max<std::int64_t>(1, d.tokens), d.experts, d.hidden, dtype::fp32);
+  const gemm_desc r = sub(std::max<std::int64_t>(1, d.tokens), d.experts, d.hidden, moe_router_dtype(d));
   return expert_g.check(r) ? gemm_select(r) : expert_g;
 }
 
@@ -137,7 +138,7 @@ const gemm_impl& router_gemm_for(const moe_desc& d, const gemm_impl& expert_g) {
 std::size_t gemm_ws_per_worker(const moe_desc& d, const gemm_impl& router_g, const gemm_impl& expert_g) {
   const std::int64_t m = std::max<std::int64_t>(1, std::min(d.tokens, kRows));
   std::size_t ws = router_g.workspace_bytes(sub(std::max<std::int64_t>(1, std::min(d.tokens, std::int64_t{64})),
-                                                d.experts, d.hidden, dtype::fp32), 1);
+                                                d.experts, d.hidden, moe_router_dtype(d)), 1);
   ws = std::max(ws, expert_g.workspace_bytes(sub(m, std::min(kGateUpChunk, d.inter), d.hidden, d.dt), 1));
   ws = std::max(ws, expert_g.workspace_bytes(sub(m, std::min(kDownChunk, d.hidden), d.inter, d.dt), 1));
   if (d.shared_inter > 0) {
@@ -193,6 +194,7 @@ struct scratch_view {
   float* ys;               // chunk-major: chunk c holds [t][width_c] at ys + c*kDownChunk*t
   float* score_work;       // [nthr][moe_score_work]
   std::int32_t* cursor;    // [nthr][L]
+  bf16_t* xr;              // [t][H] the router's bf16 rows (int8 / fp8 layers)
   float* tile;             // [nthr][2][kRows][kGateUpChunk]
   unsigned char* gemm_ws;  // [nthr][gemm_ws_bytes]: each worker's GEMM workspace
   std::size_t gemm_ws_bytes;
@@ -210,6 +212,8 @@ scratch_view carve_scratch(const moe_desc& d, std::size_t gemm_ws, void* base, i
   s.logits = c.take<float>(sz(t * E));
   s.xq = c.take<unsigned char>(q ? sz(t * H) * es : 0);
   s.xq_scale = c.take<float>(sz(t * moe_row_scales(d.dt, H)));
+  // bf16 router rows of int8 / fp8 layers (bf16 layers' router reads xq)
+  s.xr = c.take<bf16_t>(d.dt == dtype::int8 || d.dt == dtype::fp8 ? sz(t * H) : 0);
   s.hist = c.take<std::int32_t>(sz(router_chunks(d) * E));
   s.offsets = c.take<std::int32_t>(sz(L + 1));
   s.slot_pos = c.take<std::int32_t>(sz(t * d.top_k));
@@ -254,11 +258,24 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const quantize_row_fn quantize = pick_quantize();
   const std::int32_t* ids = routed_ids(a);
   const auto [c0, c1] = balance(router_chunks(d), ithr, nthr);
+  const dtype rdt = moe_router_dtype(d);
   for (std::int64_t c = c0; c < c1; ++c) {
     const std::int64_t r0 = c * rc, r1 = std::min(d.tokens, r0 + rc);
-    gemm_args ga{a.src + r0 * H, router, s.logits + r0 * E};
+    // The rows in the experts' format first (a bf16 layer's router reads them), then the router's bf16
+    // rows where the experts' format is another one.
+    const void* rows = a.src + r0 * H;
+    if (d.dt != dtype::fp32) {
+      for (std::int64_t t = r0; t < r1; ++t)
+        quantize(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * dtype_size(d.dt), s.xq_scale + t * sbH);
+      rows = s.xq + static_cast<std::size_t>(r0 * H) * dtype_size(d.dt);
+    }
+    if (rdt == dtype::bf16 && d.dt != dtype::bf16) {
+      for (std::int64_t t = r0; t < r1; ++t) quantize(dtype::bf16, a.src + t * H, H, s.xr + t * H, nullptr);
+      rows = s.xr + r0 * H;
+    }
+    gemm_args ga{rows, router, s.logits + r0 * E};
     ga.workspace = s.gemm_workspace(ithr);
-    b.router_g->execute(sub(r1 - r0, E, H, dtype::fp32), ga, 0, 1);
+    b.router_g->execute(sub(r1 - r0, E, H, rdt), ga, 0, 1);
     std::int32_t* hist = s.hist + c * E;
     std::fill(hist, hist + E, 0);
     for (std::int64_t t = r0; t < r1; ++t) {
@@ -267,9 +284,6 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
         const std::int32_t e = ids[t * k + j];
         if (e >= 0 && e < E) ++hist[e];
       }
-      if (d.dt != dtype::fp32)
-        quantize(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * dtype_size(d.dt),
-                         s.xq_scale + t * sbH);
     }
   }
 }
@@ -527,7 +541,13 @@ moe_impl make_grouped(const gemm_impl& g) {
     auto* base = static_cast<unsigned char*>(packed);
     const header h{kMagic, gemm_index(rg), gemm_index(g)};
     std::memcpy(base, &h, sizeof h);
-    rg.pack(sub(1, d.experts, d.hidden, dtype::fp32), w.gate, base + l.router_at);
+    if (moe_router_dtype(d) == dtype::bf16) {
+      std::vector<bf16_t> gate(static_cast<std::size_t>(d.experts * d.hidden));
+      for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = f32_to_bf16(w.gate[i]);
+      rg.pack(sub(1, d.experts, d.hidden, dtype::bf16), gate.data(), base + l.router_at);
+    } else {
+      rg.pack(sub(1, d.experts, d.hidden, dtype::fp32), w.gate, base + l.router_at);
+    }
     auto* bias = reinterpret_cast<float*>(base + l.bias_at);
     for (std::int64_t e = 0; e < d.experts; ++e) bias[e] = w.bias ? w.bias[e] : 0.0f;
   };

@@ -160,11 +160,13 @@ void ref_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const ref_layout l = layout(d, a.packed);
   const ref_scratch s = scratch_for(d, a.scratch, ithr);
   const auto [t0, t1] = balance(d.tokens, ithr, nthr);
+  // The router's inputs in its format (moe_router_dtype): bf16-rounded outside fp32 layers.
+  const bool bf16 = moe_router_dtype(d) == dtype::bf16;
+  auto in = [bf16](float v) { return static_cast<double>(bf16 ? bf16_to_f32(f32_to_bf16(v)) : v); };
   for (std::int64_t t = t0; t < t1; ++t) {
     for (std::int64_t e = 0; e < d.experts; ++e) {
       double acc = 0;
-      for (std::int64_t p = 0; p < d.hidden; ++p)
-        acc += static_cast<double>(a.src[t * d.hidden + p]) * l.router[e * d.hidden + p];
+      for (std::int64_t p = 0; p < d.hidden; ++p) acc += in(a.src[t * d.hidden + p]) * in(l.router[e * d.hidden + p]);
       s.logits[e] = static_cast<float>(acc);
     }
     moe_score(d, s.logits, l.bias, s.score_work, a.topk_ids + t * d.top_k, a.topk_weights + t * d.top_k);

@@ -337,5 +337,34 @@ TEST(MoeQuantize, VectorRowsAreBitIdenticalToTheScalarRule) {
 #endif
 }
 
+
+// The router reads bf16-rounded inputs outside fp32 layers (moe_router_dtype): a token whose fp32
+// logits prefer expert 1 by 2^-8 ties in bf16 (both inputs round to 1 + 2^-7), and a tie goes to the
+// lower index. Every implementation must follow the rule of its layer's format, as the reference does.
+TEST(MoeRouter, InputsAreRoundedToBf16OutsideFp32Layers) {
+  for (dtype dt : {dtype::fp32, dtype::bf16, dtype::int8, dtype::fp8}) {
+    moe_desc d;
+    d.tokens = 1, d.experts = 2, d.top_k = 1, d.hidden = 32, d.inter = 16, d.dt = dt;
+    d.scoring = moe_scoring::softmax_topk;
+    layer_data L = make_layer(d, 5);
+    std::fill(L.x.begin(), L.x.end(), 0.0f);
+    std::fill(L.router.begin(), L.router.end(), 0.0f);
+    L.x[0] = 1.0f + 3.0f / 512, L.x[1] = 1.0f + 5.0f / 512;  // bf16: both 1 + 1/128
+    L.router[0] = 1.0f;                                       // expert 0 sees x[0]
+    L.router[static_cast<std::size_t>(d.hidden) + 1] = 1.0f;  // expert 1 sees x[1]
+    EXPECT_EQ(moe_router_dtype(d), dt == dtype::fp32 ? dtype::fp32 : dtype::bf16);
+    const std::int32_t want = dt == dtype::fp32 ? 1 : 0;
+    int checked = 0;
+    for (const moe_impl& impl : moe_impls()) {
+      if (impl.check(d)) continue;
+      const outputs o = run(impl, L, 2);
+      ASSERT_EQ(o.ids.size(), 1u);
+      EXPECT_EQ(o.ids[0], want) << impl.name << " " << to_string(dt);
+      ++checked;
+    }
+    EXPECT_GE(checked, 2) << to_string(dt);
+  }
+}
+
 }  // namespace
 }  // namespace infermark
