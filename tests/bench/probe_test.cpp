@@ -167,8 +167,9 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
   const machine_summary& m = probe_machine();
   EXPECT_GE(r.dram_working_set_bytes, 4 * m.llc_total_bytes());
   // The DRAM arrays are advised onto transparent huge pages (4 KiB pages cost ~30% of the bandwidth here).
-  if (const std::string thp = transparent_huge_pages_mode(); thp == "madvise" || thp == "always")
+  if (const std::string thp = transparent_huge_pages_mode(); thp == "madvise" || thp == "always") {
     EXPECT_GT(r.dram_huge_page_share, 0.5) << thp;
+  }
   EXPECT_LE(r.dram_huge_page_share, 1.0);
   ASSERT_EQ(r.caches.size(), m.caches.size());
   for (std::size_t i = 0; i < r.caches.size(); ++i) {
