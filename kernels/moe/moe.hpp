@@ -175,8 +175,9 @@ void moe_synthetic_routing(const moe_desc& d, moe_route route, std::uint64_t see
                            float* weights);
 
 // Activation quantization into the GEMM source format of `dt` (fp32: copy; bf16: round to nearest even;
-// int8: scale[0] = amax/127, q = clamp(round(x / scale), -127, 127); fp8: per 128-column block b,
-// scale[b] = amax_b/448, q = e4m3(x / scale)); an all-zero row or block gets scale 1.
+// int8: scale[0] = amax/127, q = clamp(round(x * (1 / scale)), -127, 127); fp8: per 128-column block b,
+// scale[b] = amax_b/448, q = e4m3(x * (1 / scale)); an all-zero row or block gets scale 1 (the reciprocal
+// is taken once per row / block, as serving code does: no division per value).
 // Writes n elements of dtype_size(dt) bytes to q and moe_row_scales(dt, n) floats to scale.
 void moe_quantize_row(dtype dt, const float* x, std::int64_t n, void* q, float* scale);
 std::int64_t moe_row_scales(dtype dt, std::int64_t n);

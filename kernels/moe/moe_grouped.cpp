@@ -263,16 +263,15 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
     const std::int64_t r0 = c * rc, r1 = std::min(d.tokens, r0 + rc);
     // The rows in the experts' format first (a bf16 layer's router reads them), then the router's bf16
     // rows where the experts' format is another one.
-    const void* rows = a.src + r0 * H;
-    if (d.dt != dtype::fp32) {
-      for (std::int64_t t = r0; t < r1; ++t)
-        quantize(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * dtype_size(d.dt), s.xq_scale + t * sbH);
-      rows = s.xq + static_cast<std::size_t>(r0 * H) * dtype_size(d.dt);
+    // Row by row, so the second conversion reads the row from L1.
+    const bool own_rows = rdt == dtype::bf16 && d.dt != dtype::bf16;
+    for (std::int64_t t = r0; t < r1 && d.dt != dtype::fp32; ++t) {
+      quantize(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * dtype_size(d.dt), s.xq_scale + t * sbH);
+      if (own_rows) quantize(dtype::bf16, a.src + t * H, H, s.xr + t * H, nullptr);
     }
-    if (rdt == dtype::bf16 && d.dt != dtype::bf16) {
-      for (std::int64_t t = r0; t < r1; ++t) quantize(dtype::bf16, a.src + t * H, H, s.xr + t * H, nullptr);
-      rows = s.xr + r0 * H;
-    }
+    const void* rows = own_rows ? static_cast<const void*>(s.xr + r0 * H)
+                       : d.dt == dtype::fp32 ? static_cast<const void*>(a.src + r0 * H)
+                                             : static_cast<const void*>(s.xq + static_cast<std::size_t>(r0 * H) * dtype_size(d.dt));
     gemm_args ga{rows, router, s.logits + r0 * E};
     ga.workspace = s.gemm_workspace(ithr);
     b.router_g->execute(sub(r1 - r0, E, H, rdt), ga, 0, 1);

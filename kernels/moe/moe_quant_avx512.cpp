@@ -75,11 +75,11 @@ void quantize_row_avx512(dtype dt, const float* x, std::int64_t n, void* q, floa
     case dtype::int8: {
       const float amax = abs_max(x, n);
       const float s = amax > 0 ? amax / 127.0f : 1.0f;
-      const __m512 sv = _mm512_set1_ps(s), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+      const __m512 sv = _mm512_set1_ps(1.0f / s), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
       auto* out = static_cast<std::int8_t*>(q);
       for (std::int64_t i = 0; i < n; i += 16) {
         const __mmask16 k = tail_mask(n - i);
-        __m512 v = _mm512_roundscale_ps(_mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), sv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), sv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
         _mm_mask_storeu_epi8(out + i, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
       }
@@ -92,10 +92,10 @@ void quantize_row_avx512(dtype dt, const float* x, std::int64_t n, void* q, floa
         const std::int64_t len = std::min<std::int64_t>(gemm_fp8_block, n - b0);
         const float amax = abs_max(x + b0, len);
         const float s = amax > 0 ? amax / 448.0f : 1.0f;
-        const __m512 sv = _mm512_set1_ps(s);
+        const __m512 sv = _mm512_set1_ps(1.0f / s);
         for (std::int64_t i = 0; i < len; i += 16) {
           const __mmask16 k = tail_mask(len - i);
-          const __m512 y = _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + b0 + i), sv);
+          const __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + b0 + i), sv);
           _mm_mask_storeu_epi8(out + b0 + i, k, _mm512_cvtepi32_epi8(e4m3_bits(y)));
         }
         scale[b] = s;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -230,6 +232,50 @@ TEST(MoeBadInput, NamesTheValueAndTheChoices) {
   EXPECT_THROW(parse_moe_activation("gelu"), std::invalid_argument);
   EXPECT_EQ(parse_moe_route("zipf"), moe_route::zipf);
   EXPECT_THROW(moe_find("grouped:nope"), std::invalid_argument);
+}
+
+
+// Selection against a brute-force oracle (sort of (value desc, index asc) pairs, NaN dropped) on random
+// logits with many ties and some NaN, for every k up to the expert count (and beyond: -1 padding); and
+// DeepSeek's rule against the same oracle restricted to the kept groups.
+TEST(MoeScore, SelectionMatchesASortedOracle) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> level(-3, 3), coin(0, 15);
+  auto oracle = [](const std::vector<float>& v, std::int64_t k, auto allowed) {
+    std::vector<std::int32_t> idx;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isnan(v[i]) && allowed(static_cast<std::int64_t>(i))) idx.push_back(static_cast<std::int32_t>(i));
+    std::stable_sort(idx.begin(), idx.end(), [&](std::int32_t a, std::int32_t b) { return v[a] > v[b]; });
+    idx.resize(static_cast<std::size_t>(k), -1);
+    return idx;
+  };
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::int64_t n = 16, k = 1 + trial % 18;
+    std::vector<float> logits(static_cast<std::size_t>(n));
+    for (auto& v : logits) v = coin(rng) == 0 ? std::nanf("") : static_cast<float>(level(rng));
+    if (k <= n) {
+      const scored got = score(small(moe_scoring::topk_softmax, n, k), logits);
+      EXPECT_EQ(got.ids, oracle(logits, k, [](std::int64_t) { return true; })) << "trial " << trial;
+    }
+    // DeepSeek: 4 groups of 4, best 2 groups by the sum of their top-2 biased scores; zero bias, so the
+    // biased score is sigmoid(logit), monotone in the logit.
+    moe_desc g = small(moe_scoring::sigmoid_group_topk, n, std::min<std::int64_t>(k, 8));
+    g.n_group = 4, g.topk_group = 2, g.routed_scale = 1.0f;
+    const std::vector<float> zero(static_cast<std::size_t>(n), 0.0f);
+    std::vector<float> sig(logits.size()), gsum(4);
+    for (std::size_t i = 0; i < sig.size(); ++i) sig[i] = 1.0f / (1.0f + std::exp(-logits[i]));
+    for (int q = 0; q < 4; ++q) {
+      std::vector<float> m(sig.begin() + 4 * q, sig.begin() + 4 * q + 4);
+      std::sort(m.begin(), m.end(), [](float a, float b) { return a > b || (!std::isnan(a) && std::isnan(b)); });
+      gsum[static_cast<std::size_t>(q)] = m[0] + m[1];
+    }
+    if (std::any_of(gsum.begin(), gsum.end(), [](float v) { return std::isnan(v); })) continue;  // NaN groups: hand tests
+    const std::vector<std::int32_t> top_groups = oracle(gsum, 2, [](std::int64_t) { return true; });
+    const scored got = score(g, logits, zero);
+    EXPECT_EQ(got.ids, oracle(sig, g.top_k, [&](std::int64_t i) {
+                return i / 4 == top_groups[0] || i / 4 == top_groups[1];
+              })) << "trial " << trial;
+  }
 }
 
 }  // namespace
