@@ -12,14 +12,19 @@ namespace {
 
 struct fp32_avx512 {
   static constexpr std::int64_t MR = 6, NR = fp32_nr_avx512;
-  // KC x NR weights = 256 KiB and MC x KC source = 768 KiB, both in L2 (1 MiB on Zen 4/5) while the
+  // KC x NR weights = 256 KiB and MC x KC source = 1 MiB, in L2 (1 MiB on Zen 4, 2 MiB here) while the
   // worker's weight panels pass by; KC divides the expert reductions (2048, 7168) into equal blocks and
   // few blocks mean few dst passes. Measured side by side (2 threads, Zen 4, two runs each, GFLOP/s;
   // KC/MC 384/384, 512/384, 512/252, 1024/192): m2048n7168k2048 202-215, 136-211, 209-214, 218-219;
   // m2048n2048k7168 215, 215-216, 215-218, 221 (oneDNN 221-226 in the same runs); m256n7168k2048 all
   // within 213-218.
+  // MC 258 (one row block for a worker's 256 rows, so each weight micro-panel is streamed once per k
+  // block instead of for a 192- and a 64-row block; 1 MiB of source, in the 2 MiB L2 of the Sapphire-
+  // Rapids-class host): alternating builds there, 2 threads, MC 192 / 258: m256n2048k7168 286-300 /
+  // 308-314, m256n7168k2048 298 / 314, m256n4096k7168 293-301 / 307-310 GFLOP/s (oneDNN 302-322 in the
+  // same runs); the M = 2048 shapes within noise (1.02-1.04x oneDNN with 258).
   static constexpr std::int64_t KC = 1024;
-  static constexpr std::int64_t MC = 192;
+  static constexpr std::int64_t MC = 258;
   using a_t = float;
   static constexpr bool packs_a = false;
   static std::int64_t b_panel_bytes(std::int64_t kc) { return kc * NR * 4; }
