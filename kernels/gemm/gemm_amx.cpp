@@ -10,10 +10,13 @@
 //    tile reads past the panel.
 //  - Source: packed per 32-row micro-panel as [k step][32 rows][64 bytes], zero-filled past the last
 //    row and the last k, so every tile load is a full, aligned 16 x 64-byte block.
-//  - Accumulators go through a 32 x 64 buffer once per call: bf16 adds it to dst after the first k block;
-//    int8 keeps partial int32 sums in dst between k blocks and applies the scales in the last.
+//  - Accumulators: a whole 32 x 64 tile loads the earlier k blocks' sums from dst and stores back into it
+//    (int8 keeps int32 partial sums there and applies the scales in the last k block, through a buffer);
+//    partial tiles go through a 32 x 64 buffer.
 // Rows and columns past mr / nr cost no tile products: a call with mr <= 16 (decode) uses one row of up
 // to four accumulator tiles across the panel, and a half with <= 16 valid columns one column of tiles.
+// amx:fp8 (amx_fp8 below) converts e4m3 weights to bf16 panels and runs the bf16 products. Up to
+// kVectorRows rows every format runs the AVX-512 microkernel on the same packed panels instead.
 #include <immintrin.h>
 
 #include "kernels/gemm/gemm_fp8_vbmi.hpp"
@@ -59,9 +62,10 @@ struct amx_kernel {
   static constexpr std::int64_t MR = 32, NR = L.nr;                // NR = 64: one packed panel
   static constexpr std::int64_t kRowBytes = NR * G * sizeof(a_t);  // one packed group row: 256 bytes
   static_assert(NR == 64 && kRowBytes == 256);
-  // k block: a multiple of the step (bf16 32, int8 64). Chosen from runs on a 2-core Sapphire-Rapids-
-  // class VM (see the implementation's README figures).
-  static constexpr std::int64_t KC = kBf16 ? 2048 : 2048;
+  // k block: a multiple of the step (bf16 32, int8 64). Fewer k blocks mean fewer passes over dst:
+  // m256n2048k7168 bf16, 2 threads, on a 2-core Sapphire-Rapids-class VM, KC 256 / 512 / 1024 / 2048 /
+  // 3584: 2021-2327 / 2000-2284 / 2088-2148 / 2233-2411 / 1757-1949 GFLOP/s.
+  static constexpr std::int64_t KC = 2048;
   static constexpr std::int64_t MC = 256;
   static_assert(KC % KS == 0 && MC % MR == 0);
   static constexpr bool packs_a = true;
@@ -263,7 +267,8 @@ struct amx_fp8 {
   static void convert_b(const fp8_t* b, std::int64_t kc, bf16_t* out) {
     const e4m3_luts lut;
     for (std::int64_t q = 0; q < ceil_div(kc, 2); ++q) {
-      // Prefetched ahead as avx512:fp8 does in registers.
+      // Prefetched ahead as avx512:fp8 does in registers (here it left cold decode at 3-16 rows at
+      // 42-47% of DRAM read: conversion and tile products alternate instead of overlapping).
       const char* next = reinterpret_cast<const char*>(b + q * 128) + kPrefetchBytes;
       _mm_prefetch(next, _MM_HINT_T0);
       _mm_prefetch(next + 64, _MM_HINT_T0);
