@@ -64,7 +64,8 @@ struct amx_kernel {
   static_assert(NR == 64 && kRowBytes == 256);
   // k block: a multiple of the step (bf16 32, int8 64). Fewer k blocks mean fewer passes over dst:
   // m256n2048k7168 bf16, 2 threads, on a 2-core Sapphire-Rapids-class VM, KC 256 / 512 / 1024 / 2048 /
-  // 3584: 2021-2327 / 2000-2284 / 2088-2148 / 2233-2411 / 1757-1949 GFLOP/s.
+  // 3584: 2021-2327 / 2000-2284 / 2088-2148 / 2233-2411 / 1757-1949 GFLOP/s (single runs with MC
+  // 128-512; the smaller blocks partly before whole tiles accumulated in dst).
   static constexpr std::int64_t KC = 2048;
   static constexpr std::int64_t MC = 256;
   static_assert(KC % KS == 0 && MC % MR == 0);
