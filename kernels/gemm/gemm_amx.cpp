@@ -19,6 +19,7 @@
 // kVectorRows rows every format runs the AVX-512 microkernel on the same packed panels instead.
 #include <immintrin.h>
 
+#include "kernels/common/amx_tiles.hpp"
 #include "kernels/gemm/gemm_fp8_vbmi.hpp"
 
 // GCC 12 false positive (bug 105593) on the masked AVX-512 loads' internal undefined operand.
@@ -35,20 +36,6 @@ namespace {
     if constexpr (kBf16) _tile_dpbf16ps(c, a, b); \
     else _tile_dpbssd(c, a, b);                   \
   } while (0)
-
-// The 64-byte tile configuration (palette 1): all eight tiles 16 rows x 64 bytes.
-struct tile_config {
-  std::uint8_t palette = 1, start_row = 0;
-  std::uint8_t reserved[14] = {};
-  std::uint16_t colsb[16] = {};
-  std::uint8_t rows[16] = {};
-};
-
-inline void configure_tiles() {
-  tile_config c;
-  for (int t = 0; t < 8; ++t) c.colsb[t] = 64, c.rows[t] = 16;
-  _tile_loadconfig(&c);
-}
 
 template <dtype DT>
 struct amx_kernel {
@@ -221,10 +208,11 @@ struct amx_kernel {
   // likewise with int32 partial sums and, in the last k block, the per-token and per-channel scales.
   static void write_out(int mr, int nr, const acc_t* buf, float* c, std::int64_t ldc, const gemm_args& args, const tile_pos& t,
                         bool add_dst) {
+    __mmask16 mask[NV];
+    col_masks(nr, mask);
     for (int i = 0; i < mr; ++i)
-      for (int v = 0; v < NR / 16 && 16 * v < nr; ++v) {
-        const int left = nr - 16 * v;
-        const __mmask16 k = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+      for (int v = 0; v < NV && 16 * v < nr; ++v) {
+        const __mmask16 k = mask[v];
         float* ci = c + i * ldc + 16 * v;
         if constexpr (kBf16) {
           __m512 x = _mm512_load_ps(buf + i * NR + 16 * v);
@@ -258,26 +246,15 @@ struct amx_fp8 {
   using bk_t = bf16_t;
   static constexpr bool packs_a = true;
   static constexpr bool converts_b = true;
-  static constexpr std::int64_t kPrefetchBytes = 1536;
   static std::int64_t a_panel_elems(std::int64_t kc) { return T::a_panel_elems(kc); }
   static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR; }
   static std::int64_t b_scratch_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR * 2; }
   static const fp8_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
     return static_cast<const fp8_t*>(packed) + lowp_offset(d, NR, 2, jp, p0);
   }
-  static void convert_b(const fp8_t* b, std::int64_t kc, bf16_t* out) {
-    const e4m3_luts lut;
-    for (std::int64_t q = 0; q < ceil_div(kc, 2); ++q) {
-      // Prefetched ahead as avx512:fp8 does in registers (here it left cold decode at 3-16 rows at
-      // 42-47% of DRAM read: conversion and tile products alternate instead of overlapping).
-      const char* next = reinterpret_cast<const char*>(b + q * 128) + kPrefetchBytes;
-      _mm_prefetch(next, _MM_HINT_T0);
-      _mm_prefetch(next + 64, _MM_HINT_T0);
-      __m512i bv[NV];
-      lut.row(b + q * 128, bv);
-      for (int v = 0; v < NV; ++v) _mm512_store_si512(out + q * 128 + 32 * v, bv[v]);
-    }
-  }
+  // (The conversion's prefetch left cold decode at 3-16 rows at 42-47% of DRAM read here: conversion and
+  // tile products alternate instead of overlapping.)
+  static void convert_b(const fp8_t* b, std::int64_t kc, bf16_t* out) { e4m3_panel_to_bf16(b, kc, out); }
   // Rows [i0, i0 + mc) x k [p0, p0 + kc) as bf16 in amx:bf16's source layout [k step][32][32].
   static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0, std::int64_t kc,
                      bf16_t* buf) {
@@ -304,24 +281,18 @@ struct amx_fp8 {
     // one 128-column scale block.
     const std::int64_t kb = ceil_div(d.k, gemm_fp8_block), b_idx = t.p0 / gemm_fp8_block;
     const float ws = args.wei_scale[(t.j0 / gemm_fp8_block) * kb + b_idx];
+    __mmask16 mask[NV];
+    col_masks(nr, mask);
     for (int i = 0; i < mr; ++i) {
       const __m512 sv = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + b_idx] * ws);
       for (int v = 0; v < NV && 16 * v < nr; ++v) {
-        const int left = nr - 16 * v;
-        const __mmask16 k = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+        const __mmask16 k = mask[v];
         float* ci = c + i * ldc + 16 * v;
         __m512 x = _mm512_mul_ps(_mm512_load_ps(buf + i * NR + 16 * v), sv);
         if (!t.first) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, ci));
         _mm512_mask_storeu_ps(ci, k, x);
       }
     }
-  }
-  // The driver's unconverted fallback (never taken: direct_tiles is 0, so every panel is converted).
-  static void ukr(int mr, std::int64_t kc, const bf16_t* a, const fp8_t* b, float* c, std::int64_t ldc, int nr, const gemm_desc& d,
-                  const gemm_args& args, const tile_pos& t) {
-    alignas(64) bf16_t conv[KC * NR];
-    convert_b(b, kc, conv);
-    ukr(mr, kc, a, conv, c, ldc, nr, d, args, t);
   }
 };
 
@@ -340,7 +311,7 @@ void amx_execute(const gemm_desc& d, const gemm_args& a, int ithr, int nthr) {
     else if constexpr (DT == dtype::int8) return int8_execute_avx512(d, a, ithr, nthr);
     else return fp8_execute_avx512(d, a, ithr, nthr);
   }
-  configure_tiles();
+  amx_configure_tiles();
   if constexpr (DT == dtype::fp8) drive<amx_fp8>(d, a, ithr, nthr);
   else drive<amx_kernel<DT>>(d, a, ithr, nthr);
   _tile_release();

@@ -131,17 +131,20 @@ std::size_t drive_workspace(const gemm_desc& d, int nthr) {
 // Runs row_tiles(b) on one packed kc x NR weight micro-panel read by `tiles` row tiles: on the packed
 // panel itself, or, for a converting kernel with more tiles than its direct_tiles, on a copy converted
 // into the worker's workspace.
+// A converting kernel without direct_tiles always converts, and needs no ukr for the packed type.
 template <class K, class RowTiles>
 inline void run_panel(const RowTiles& row_tiles, const auto* packed, std::int64_t kc, std::int64_t tiles, void* bbuf) {
   if constexpr (converts_b<K>()) {
-    if (tiles > direct_tiles<K>()) {
+    if (direct_tiles<K>() == 0 || tiles > direct_tiles<K>()) {
       auto* out = static_cast<typename K::bk_t*>(bbuf);
       K::convert_b(packed, kc, out);
       return row_tiles(static_cast<const typename K::bk_t*>(out));
     }
+    if constexpr (direct_tiles<K>() > 0) row_tiles(packed);
+  } else {
+    (void)kc, (void)tiles, (void)bbuf;
+    row_tiles(packed);
   }
-  (void)kc, (void)tiles, (void)bbuf;
-  row_tiles(packed);
 }
 
 // K supplies: MR, NR, KC, MC (multiple of MR), a_t, packs_a, b_panel(desc, packed, jp, p0),

@@ -29,22 +29,13 @@ struct fp8_avx512 {
   // share one converted copy. Measured for one tile only (m1n2048k7168 fp8, cold, 2 threads: 1.46 ms
   // through the workspace, 0.74 ms converting in the tile, both in the blocked loop order).
   static constexpr std::int64_t direct_tiles = 1;
-  static constexpr std::int64_t kPrefetchBytes = 1536;
   static std::int64_t a_panel_elems(std::int64_t kc) { return MR * ceil_div(kc, 2); }
   static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR; }
   static std::int64_t b_scratch_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR * 2; }
   static const fp8_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
     return static_cast<const fp8_t*>(packed) + lowp_offset(d, NR, 2, jp, p0);
   }
-  static void convert_b(const fp8_t* b, std::int64_t kc, std::uint16_t* out) {
-    const e4m3_luts lut;
-    const std::int64_t pairs = ceil_div(kc, 2);
-    for (std::int64_t q = 0; q < pairs; ++q) {
-      __m512i bv[NV];
-      lut.row(b + q * 128, bv);
-      for (int v = 0; v < NV; ++v) _mm512_store_si512(out + q * 128 + 32 * v, bv[v]);
-    }
-  }
+  static void convert_b(const fp8_t* b, std::int64_t kc, std::uint16_t* out) { e4m3_panel_to_bf16(b, kc, out); }
   // Source micro-panel: MR rows of ceil(kc/2) bf16 pairs each, [MR][pairs] (rows past the end are not
   // written: tile<mr> reads rows < mr only).
   static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0,
@@ -72,15 +63,7 @@ struct fp8_avx512 {
     const auto a_pair = [&](int i, std::int64_t q) { return a[i * pairs + q]; };
     if constexpr (std::is_same_v<B, fp8_t>) {
       const e4m3_luts lut;
-      // Converting in registers leaves too few loads in flight to stream from memory: the weights are
-      // prefetched kPrefetchBytes ahead (m1n2048k7168 cold, 2 threads, Sapphire-Rapids-class host: 52% of
-      // the DRAM read without, 80-84% at 1-2 KiB ahead, no gain from 4 KiB on).
-      bf16_pair_dots<mr>(acc, pairs, a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) {
-        const char* next = reinterpret_cast<const char*>(b + q * 128) + kPrefetchBytes;
-        _mm_prefetch(next, _MM_HINT_T0);
-        _mm_prefetch(next + 64, _MM_HINT_T0);
-        lut.row(b + q * 128, bv);
-      });
+      bf16_pair_dots<mr>(acc, pairs, a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) { lut.streamed_row(b + q * 128, bv); });
     } else {
       bf16_pair_dots<mr>(acc, pairs, a_pair, bf16_rows(b));
     }

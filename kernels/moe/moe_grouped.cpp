@@ -194,12 +194,16 @@ struct scratch_view {
   float* ys;               // chunk-major: chunk c holds [t][width_c] at ys + c*kDownChunk*t
   float* score_work;       // [nthr][moe_score_work]
   std::int32_t* cursor;    // [nthr][L]
-  bf16_t* xr;              // [t][H] the router's bf16 rows (int8 / fp8 layers)
+  bf16_t* xr;              // [t][H] the router's own rows (router_rows_own)
   float* tile;             // [nthr][2][kRows][kGateUpChunk]
   unsigned char* gemm_ws;  // [nthr][gemm_ws_bytes]: each worker's GEMM workspace
   std::size_t gemm_ws_bytes;
   void* gemm_workspace(int ithr) const { return gemm_ws + static_cast<std::size_t>(ithr) * gemm_ws_bytes; }
 };
+
+// Whether the router needs rows of its own: its format (moe_router_dtype) differs from the experts' rows
+// (xq), as in int8 / fp8 layers; fp32 and bf16 layers' routers read src / xq.
+bool router_rows_own(const moe_desc& d) { return d.dt != dtype::fp32 && moe_router_dtype(d) != d.dt; }
 
 scratch_view carve_scratch(const moe_desc& d, std::size_t gemm_ws, void* base, int nthr, std::size_t* bytes = nullptr) {
   carver c(base);
@@ -212,8 +216,7 @@ scratch_view carve_scratch(const moe_desc& d, std::size_t gemm_ws, void* base, i
   s.logits = c.take<float>(sz(t * E));
   s.xq = c.take<unsigned char>(q ? sz(t * H) * es : 0);
   s.xq_scale = c.take<float>(sz(t * moe_row_scales(d.dt, H)));
-  // bf16 router rows of int8 / fp8 layers (bf16 layers' router reads xq)
-  s.xr = c.take<bf16_t>(d.dt == dtype::int8 || d.dt == dtype::fp8 ? sz(t * H) : 0);
+  s.xr = c.take<bf16_t>(router_rows_own(d) ? sz(t * H) : 0);
   s.hist = c.take<std::int32_t>(sz(router_chunks(d) * E));
   s.offsets = c.take<std::int32_t>(sz(L + 1));
   s.slot_pos = c.take<std::int32_t>(sz(t * d.top_k));
@@ -259,19 +262,19 @@ void step_router(const moe_desc& d, const moe_args& a, int ithr, int nthr) {
   const std::int32_t* ids = routed_ids(a);
   const auto [c0, c1] = balance(router_chunks(d), ithr, nthr);
   const dtype rdt = moe_router_dtype(d);
+  const bool own_rows = router_rows_own(d);
+  const std::size_t es = dtype_size(d.dt);
   for (std::int64_t c = c0; c < c1; ++c) {
     const std::int64_t r0 = c * rc, r1 = std::min(d.tokens, r0 + rc);
-    // The rows in the experts' format first (a bf16 layer's router reads them), then the router's bf16
-    // rows where the experts' format is another one.
-    // Row by row, so the second conversion reads the row from L1.
-    const bool own_rows = rdt == dtype::bf16 && d.dt != dtype::bf16;
+    // The rows in the experts' format, and the router's own rows where it needs them: row by row, so the
+    // second conversion reads the row from L1.
     for (std::int64_t t = r0; t < r1 && d.dt != dtype::fp32; ++t) {
-      quantize(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * dtype_size(d.dt), s.xq_scale + t * sbH);
-      if (own_rows) quantize(dtype::bf16, a.src + t * H, H, s.xr + t * H, nullptr);
+      quantize(d.dt, a.src + t * H, H, s.xq + static_cast<std::size_t>(t * H) * es, s.xq_scale + t * sbH);
+      if (own_rows) quantize(rdt, a.src + t * H, H, s.xr + t * H, nullptr);
     }
     const void* rows = own_rows ? static_cast<const void*>(s.xr + r0 * H)
                        : d.dt == dtype::fp32 ? static_cast<const void*>(a.src + r0 * H)
-                                             : static_cast<const void*>(s.xq + static_cast<std::size_t>(r0 * H) * dtype_size(d.dt));
+                                             : static_cast<const void*>(s.xq + static_cast<std::size_t>(r0 * H) * es);
     gemm_args ga{rows, router, s.logits + r0 * E};
     ga.workspace = s.gemm_workspace(ithr);
     b.router_g->execute(sub(r1 - r0, E, H, rdt), ga, 0, 1);
