@@ -601,8 +601,9 @@ void pv_all(const attention_desc& d, const float* p, const void* const* vrow, st
 // and the online softmax is vertical (a row's max / sum over keys is an elementwise max / sum over the
 // tile's score vectors). No K transposition, no per-row scalar softmax. O^T is transposed back at the end.
 
-// S^T[t][MR vectors of rows] for T keys: e_count bf16 pairs per K row, times `post`.
-template <class S, int MR, int T>
+// S^T[t][MR vectors of rows] for T keys: e_count bf16 pairs per K row, times `post`. With H = 2 heads
+// per vector the K rows hold both heads' pairs interleaved ([e][2]) and lane l is head l % 2.
+template <class S, int MR, int T, int H>
 void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::int64_t e_count, float* st, std::int64_t lds, float post) {
   const char* k[T];
   for (int t = 0; t < T; ++t) k[t] = static_cast<const char*>(krow[t]);
@@ -613,7 +614,7 @@ void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::i
     typename S::vf qv[MR];
     for (int m = 0; m < MR; ++m) qv[m] = S::load(qt + e * ldq + m * S::W);
     for (int t = 0; t < T; ++t) {
-      const auto b = S::bcast_pair(k[t] + 4 * e);
+      const auto b = S::template bcast_pairs<H>(k[t] + 4 * H * e);
       for (int m = 0; m < MR; ++m) acc[t][m] = S::dp(acc[t][m], b, qv[m]);
     }
   }
@@ -623,8 +624,8 @@ void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::i
 }
 
 // O^T[NC columns][MR vectors of rows] (times corr[m] first when corr) += over np key pairs u
-// Vp[u][c] . P^T[u][rows].
-template <class S, int MR, int NC>
+// Vp[u][c] . P^T[u][rows] (H heads per vector: Vp elements hold the heads' pairs interleaved).
+template <class S, int MR, int NC, int H>
 void pv_lanes(const float* pp, std::int64_t ldp, const float* vp, std::int64_t ldv, std::int64_t np, float* acc, std::int64_t lda,
               const float* corr) {
   typename S::vf o[NC][MR];
@@ -637,7 +638,7 @@ void pv_lanes(const float* pp, std::int64_t ldp, const float* vp, std::int64_t l
     typename S::vf p[MR];
     for (int m = 0; m < MR; ++m) p[m] = S::load(pp + u * ldp + m * S::W);
     for (int j = 0; j < NC; ++j) {
-      const auto b = S::bcast_pair(vp + u * ldv + j);
+      const auto b = S::template bcast_pairs<H>(vp + (u * ldv + j) * H);
       for (int m = 0; m < MR; ++m) o[j][m] = S::dp(o[j][m], b, p[m]);
     }
   }
@@ -702,8 +703,8 @@ bool softmax_lanes(float* st, std::int64_t lds, std::int64_t nv, float* m, float
 // calls of the current one (step() between calls): bursts of a few hundred prefetches at once leave
 // most of them dropped or queued behind each other, and the demand loads then wait on DRAM.
 struct row_prefetcher {
-  const char* begin[2 * kTile];  // contiguous byte ranges (a block run of rows each)
-  const char* end[2 * kTile];
+  const char* begin[4 * kTile];  // contiguous byte ranges (a block run of rows each; K and V of <= 2 heads)
+  const char* end[4 * kTile];
   std::int64_t n = 0, r = 0, per_step = 1;
   const char* at = nullptr;
   std::int64_t add(const attention_desc& d, const attention_args& a, const void* cache, std::int64_t dim, const item& it, std::int64_t k0,
@@ -716,11 +717,18 @@ struct row_prefetcher {
     });
     return nt * div_up(row_bytes, 64);
   }
-  // Targets the rows of keys [k0, k0 + nt) (K, and V unless v_in_k), issued over `steps` calls of step().
-  void start(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t nt, std::int64_t steps) {
+  // Targets the rows of keys [k0, k0 + nt) (K, and V unless v_in_k) of KV heads [it.kvh, it.kvh + heads),
+  // issued over `steps` calls of step().
+  void start(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t nt, std::int64_t steps,
+             std::int64_t heads = 1) {
     n = r = 0;
-    std::int64_t lines = add(d, a, a.k_cache, d.dk, it, k0, nt);
-    if (!d.v_in_k) lines += add(d, a, a.v_cache, d.dv, it, k0, nt);
+    std::int64_t lines = 0;
+    for (std::int64_t h = 0; h < heads; ++h) {
+      item ih = it;
+      ih.kvh += h;
+      lines += add(d, a, a.k_cache, d.dk, ih, k0, nt);
+      if (!d.v_in_k) lines += add(d, a, a.v_cache, d.dv, ih, k0, nt);
+    }
     per_step = div_up(lines, std::max<std::int64_t>(steps, 1));
     at = begin[0];
   }
@@ -738,31 +746,37 @@ struct row_prefetcher {
 
 inline constexpr std::int64_t kLaneRows = 12;  // rows from which the row-lane path is taken (of 16 lanes)
 
-template <class S>
+// H = 1: lane l is row l of the item's KV head. H = 2 (an item of two KV heads with half a vector of rows
+// each, GQA group 8 decode): lane l is row l / 2 of head kvh + l % 2, and each tile's K rows and V pairs
+// of the two heads are interleaved per 32-bit element, so one 64-bit broadcast gives every lane its own
+// head's pair (instead of leaving half the lanes idle).
+template <class S, int H>
 void run_item_lanes(const attention_desc& d, const attention_args& a, const item& it, float* ws, float* partial) {
   const workspace_layout L = workspace(d);
-  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group;
-  const std::int64_t nv = div_up(rows, S::W), ld = nv * S::W;  // row vectors; stride of every [x][rows] array
+  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group, lanes = rows * H;
+  const std::int64_t nv = div_up(lanes, S::W), ld = nv * S::W;  // row vectors; stride of every [x][lanes] array
   const std::int64_t q_len = a.q_start[it.b + 1] - a.q_start[it.b], ctx = a.ctx_lens[it.b];
   const std::int64_t row0 = a.q_start[it.b] + it.q0, p0 = ctx - q_len + it.q0;
   const std::int64_t e_count = d.dk / 2;
   float* qt = ws + L.q;     // Q^T [e_count][ld] bf16 pairs
   float* st = ws + L.s;     // S^T / P^T [kTile][ld]
   float* pp = ws + L.pb;    // P^T pairs [kTile / 2][ld]
-  float* vp = ws + L.v;     // V pairs [dv / 16][kTile / 2][16]
+  float* vp = ws + L.v;     // V pairs [dv / 16][kTile / 2][16][H]
+  float* kp = ws + L.k;     // H = 2: K rows of the two heads interleaved, [kTile][e_count][2]
   float* acc = ws + L.acc;  // O^T [dv][ld] in pair_rows column order (pv_perm_col)
   float* m = ws + L.m;
   float* l = ws + L.l;
-  auto* rlo = reinterpret_cast<std::int32_t*>(ws + L.rlo);  // first / last visible key per row
+  auto* rlo = reinterpret_cast<std::int32_t*>(ws + L.rlo);  // first / last visible key per lane
   std::int32_t* rhi = rlo + L.rows_pad;
-  float* corr = ws + L.rlo + 2 * L.rows_pad;  // per-row factor of acc after a tile's softmax
+  float* corr = ws + L.rlo + 2 * L.rows_pad;  // per-lane factor of acc after a tile's softmax
   std::int64_t max_lo = 0, min_hi = std::numeric_limits<std::int64_t>::max();
   for (std::int64_t r = 0; r < ld; ++r) {
-    if (r < rows) {
-      const std::int64_t src_row = (row0 + r / group) * d.hq + it.kvh * group + r % group;
+    if (r < lanes) {
+      const std::int64_t row = r / H, kvh = it.kvh + r % H;
+      const std::int64_t src_row = (row0 + row / group) * d.hq + kvh * group + row % group;
       const auto* src = static_cast<const bf16_t*>(a.q) + src_row * d.dk;
       for (std::int64_t e = 0; e < e_count; ++e) std::memcpy(qt + e * ld + r, src + 2 * e, 4);
-      const visible_range vis = attention_visible(d, p0 + r / group);
+      const visible_range vis = attention_visible(d, p0 + row / group);
       rlo[r] = static_cast<std::int32_t>(vis.lo);
       rhi[r] = static_cast<std::int32_t>(vis.hi - 1);
       max_lo = std::max(max_lo, vis.lo);
@@ -778,26 +792,38 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
   std::fill(acc, acc + d.dv * ld, 0.0f);
   const float qscale = attention_scale(d) * kLog2e;
   const std::int64_t ahead = prefetch_tiles(d);
-  const void* krow[kTile];
-  const void* vrow[kTile];
+  item ith[H];  // the item of each head
+  for (int h = 0; h < H; ++h) {
+    ith[h] = it;
+    ith[h].kvh = it.kvh + h;
+  }
+  const void* krow[H][kTile];
+  const void* vrow[H][kTile];
+  const void* kprow[kTile];  // H = 2: rows of kp
+  for (std::int64_t t = 0; t < kTile; ++t) kprow[t] = kp + t * e_count * 2;
   constexpr int kKeys = 8;  // keys per S microkernel
   // Microkernel calls per tile: the steps the next tile's prefetches are spread over.
   std::int64_t calls = 0;
   row_vector_chunks(nv, [&](std::int64_t, auto mrc) { calls += kTile / kKeys + d.dv / (decltype(mrc)::value == 1 ? 16 : 8); });
   row_prefetcher pf;
   for (std::int64_t p = it.klo + kTile; p < it.klo + ahead * kTile && p < it.khi; p += kTile) {  // the first tiles ahead
-    pf.start(d, a, it, p, std::min(kTile, it.khi - p), 1);
+    pf.start(d, a, it, p, std::min(kTile, it.khi - p), 1, H);
     pf.finish();
   }
-  constexpr std::int64_t kVpBlock = kTile / 2 * S::W;  // V pairs: [dv / 16][kTile / 2][16]
+  constexpr std::int64_t kVpBlock = kTile / 2 * S::W;  // V pairs: [dv / 16][kTile / 2][16] (elements of H pairs)
   for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
     const std::int64_t nt = std::min(kTile, it.khi - k0);
     pf.finish();
-    if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls);
-    tile_rows<S>(d, a, a.k_cache, nullptr, d.dk, it, k0, nt, krow, nullptr);
+    if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls, H);
+    for (int h = 0; h < H; ++h) tile_rows<S>(d, a, a.k_cache, nullptr, d.dk, ith[h], k0, nt, krow[h], nullptr);
+    const void* const* kr = krow[0];
+    if constexpr (H == 2) {  // rows past nt repeat row 0 (tile_rows), as far as the microkernels read
+      for (std::int64_t t = 0; t < round_up(nt, kKeys); ++t) S::interleave_rows(krow[0][t], krow[1][t], e_count, kp + t * e_count * 2);
+      kr = kprow;
+    }
     for (std::int64_t t = 0; t < nt; t += kKeys)
       row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
-        qk_lanes<S, decltype(mrc)::value, kKeys>(qt + v * S::W, ld, krow + t, e_count, st + t * ld + v * S::W, ld, qscale);
+        qk_lanes<S, decltype(mrc)::value, kKeys, H>(qt + v * S::W, ld, kr + t, e_count, st + t * ld + v * S::W, ld, qscale);
         pf.step();
       });
     const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
@@ -806,35 +832,43 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
     for (std::int64_t u = 0; u < np; ++u)
       for (std::int64_t v = 0; v < nv; ++v)
         S::store(pp + u * ld + v * S::W, S::pair_bf16(S::load(st + 2 * u * ld + v * S::W), S::load(st + (2 * u + 1) * ld + v * S::W)));
-    if (!d.v_in_k) tile_rows<S>(d, a, a.v_cache, nullptr, d.dv, it, k0, nt, vrow, nullptr);
+    if (!d.v_in_k)
+      for (int h = 0; h < H; ++h) tile_rows<S>(d, a, a.v_cache, nullptr, d.dv, ith[h], k0, nt, vrow[h], nullptr);
     // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
     // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
-    S::pair_rows(d.v_in_k ? krow : vrow, nt, d.dv, vp, S::W, kVpBlock);
+    S::pair_rows(d.v_in_k ? krow[0] : vrow[0], nt, d.dv, vp, S::W, kVpBlock, H == 2 ? vrow[H - 1] : nullptr);
     row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
       constexpr int MR = decltype(mrc)::value, NC = MR == 1 ? 16 : 8;
       for (std::int64_t c = 0; c < d.dv; c += NC) {
-        pv_lanes<S, MR, NC>(pp + v * S::W, ld, vp + (c / S::W) * kVpBlock + c % S::W, S::W, np, acc + c * ld + v * S::W, ld,
-                            rescale ? corr + v * S::W : nullptr);
+        pv_lanes<S, MR, NC, H>(pp + v * S::W, ld, vp + ((c / S::W) * kVpBlock + c % S::W) * H, S::W, np, acc + c * ld + v * S::W, ld,
+                               rescale ? corr + v * S::W : nullptr);
         pf.step();
       }
     });
   }
-  // Back to rows [r][dv] in column order, 16 rows at a time.
+  // Back to rows [r][dv] in column order, 16 rows of one head at a time.
   float* tmp = ws + L.v;
-  for (std::int64_t r0 = 0; r0 < rows; r0 += S::W) {
-    const std::int64_t n = std::min<std::int64_t>(S::W, rows - r0);
-    for (std::int64_t c = 0; c < d.dv; ++c) {
-      const std::int64_t col = pv_perm_col(c);
-      for (std::int64_t r = 0; r < n; ++r) tmp[r * d.dv + col] = acc[c * ld + r0 + r];
+  for (int h = 0; h < H; ++h)
+    for (std::int64_t r0 = 0; r0 < rows; r0 += S::W) {
+      const std::int64_t n = std::min<std::int64_t>(S::W, rows - r0);
+      float mh[S::W], lh[S::W];
+      for (std::int64_t r = 0; r < n; ++r) {
+        mh[r] = m[(r0 + r) * H + h];
+        lh[r] = l[(r0 + r) * H + h];
+      }
+      for (std::int64_t c = 0; c < d.dv; ++c) {
+        const std::int64_t col = pv_perm_col(c);
+        for (std::int64_t r = 0; r < n; ++r) tmp[r * d.dv + col] = acc[c * ld + (r0 + r) * H + h];
+      }
+      finish_rows<S>(d, a, ith[h], tmp, mh, lh, n, row0, partial, r0);
     }
-    finish_rows<S>(d, a, it, tmp, m + r0, l + r0, n, row0, partial, r0);
-  }
 }
 
 // Which form each product of an item with `rows` rows takes (see the comment above path_opts).
 struct fast_modes {
   bool dp, bcast, k_direct, v_direct, pv_dp;
   bool lanes;            // the row-lane path (run_item_lanes)
+  std::int64_t lane_heads;  // KV heads per item of the row-lane path (its H)
   std::int64_t e_count;  // 32-bit elements per K row (fp32 values or bf16 pairs)
 };
 template <class S>
@@ -846,7 +880,10 @@ fast_modes fast_mode(const attention_desc& d, std::int64_t rows, const path_opts
   f.k_direct = f.dp || d.kv_dt == dtype::fp32 || (!f.bcast && rows <= 4);
   f.v_direct = d.kv_dt == dtype::fp32 || rows <= 4;
   f.pv_dp = o.bf16_pv && rows > 4;  // a few rows: repacking V costs more than converting it in registers
-  f.lanes = f.dp && o.bf16_pv && rows >= kLaneRows;
+  // Half a vector of rows (GQA group 8 decode): two KV heads share the vectors (run_item_lanes, H = 2).
+  const bool two_heads = rows * 2 == S::W && d.hkv % 2 == 0 && !d.v_in_k;
+  f.lanes = f.dp && o.bf16_pv && (rows >= kLaneRows || two_heads);
+  f.lane_heads = f.lanes && rows < kLaneRows ? 2 : 1;
   return f;
 }
 // Per-head state of a multi-head decode item: q (4 rows), acc (4 rows), m, l.
@@ -871,7 +908,8 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   const bool scaled = d.kv_dt == dtype::int8 || d.kv_dt == dtype::fp8;
   const fast_modes fm = fast_mode<S>(d, rows, o);
   if (fm.lanes) {
-    run_item_lanes<S>(d, a, it0, ws, partial);
+    if (fm.lane_heads == 2) run_item_lanes<S, 2>(d, a, it0, ws, partial);
+    else run_item_lanes<S, 1>(d, a, it0, ws, partial);
     return;
   }
   const bool dp = fm.dp, bcast = fm.bcast, k_direct = fm.k_direct, v_direct = fm.v_direct, pv_dp_path = fm.pv_dp;
@@ -1116,6 +1154,7 @@ void execute(const attention_desc& d, const attention_args& a, int stage, int it
     const std::int64_t chunk = std::clamp<std::int64_t>(units / (8 * nthr), 1, std::min(d.hkv, kMaxHeadChunk));
     auto head_chunk = [&](std::int64_t rows) -> std::int64_t {
       const fast_modes fm = fast_mode<S>(d, rows, o);
+      if (fm.lanes) return fm.lane_heads;
       return rows <= 4 && !fm.bcast && fm.k_direct && fm.v_direct && !fm.pv_dp ? chunk : 1;
     };
     for_each_item(d, a, ithr, nthr, [&](const item& it) {

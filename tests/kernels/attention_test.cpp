@@ -245,6 +245,10 @@ const std::vector<shape>& shapes() {
       {"lanes_three_heads_window", 3, 1, 64, 32, 64, 9, true, false, {5, 20}, {70, 20}},
       // 96 / 48 rows (row-vector chunks of 3), block 16
       {"lanes_mla_many_heads_mtp", 48, 1, 576, 512, 16, 0, false, true, {2, 1}, {45, 33}},
+      // Two KV heads per row vector (8 rows each, H = 2): group 8 decode with sinks, 4 KV heads, dv != dk
+      {"lanes_two_heads_group8", 32, 4, 64, 32, 16, 0, true, false, {1, 1, 1}, {1, 37, 100}},
+      // 8 rows as 2 tokens x group 4 (multi-token prediction), window, block 64
+      {"lanes_two_heads_mtp_window", 8, 2, 64, 64, 64, 9, false, false, {2, 2}, {2, 75}},
   };
   return list;
 }
@@ -288,7 +292,7 @@ TEST_P(AttentionTest, EveryImplIsaAndThreadCountMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
-                         ::testing::Combine(::testing::Range(0, 16), ::testing::Range(0, 4)),
+                         ::testing::Combine(::testing::Range(0, 18), ::testing::Range(0, 4)),
                          [](const auto& info) {
                            const format f = kFormats[std::get<1>(info.param)];
                            return std::string(shapes()[static_cast<std::size_t>(std::get<0>(info.param))].name) + "_" +
