@@ -324,9 +324,10 @@ TEST(MoeQuantize, VectorRowsAreBitIdenticalToTheScalarRule) {
         moe_quantize_row(dt, x.data(), n, want.data(), want_s.data());
         moe_detail::quantize_row_avx512(dt, x.data(), n, got.data(), got_s.data());
         ASSERT_EQ(0, std::memcmp(want.data(), got.data(), bytes)) << to_string(dt) << " n=" << n << " variant " << variant;
-        if (moe_row_scales(dt, n) > 0)
+        if (moe_row_scales(dt, n) > 0) {
           ASSERT_EQ(0, std::memcmp(want_s.data(), got_s.data(), static_cast<std::size_t>(ns) * sizeof(float)))
               << to_string(dt) << " n=" << n << " variant " << variant;
+        }
         ++rows;
       }
     }
