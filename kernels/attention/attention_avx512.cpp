@@ -49,6 +49,16 @@ struct avx512_simd {
     return _mm512_mask_mov_ps(_mm512_cvtph_ps(h), _mm256_cmpeq_epi16_mask(mag, lo7), _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
   }
   static float kv_factor(dtype dt) { return dt == dtype::fp8 ? 256.0f : 1.0f; }
+  // n (a multiple of 32) int8 / fp8 cache values -> bf16, exactly: cvt's values (fp8: times 2^-8) have at
+  // most 8 significant bits.
+  static void to_bf16(dtype dt, const void* src, std::int64_t n, bf16_t* dst) {
+    auto run = [&](auto* p) {
+      for (std::int64_t i = 0; i < n; i += 32)
+        _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(cvt(p + i + 16), cvt(p + i)));
+    };
+    if (dt == dtype::int8) run(static_cast<const std::int8_t*>(src));
+    else run(static_cast<const fp8_t*>(src));
+  }
 
   // Key pairs (2u, 2u+1) of n bf16 rows interleaved per 32 columns (32-bit lanes), lo then hi vector
   // (see pv_perm_col); a missing partner row is zero. Position p of pair u goes to

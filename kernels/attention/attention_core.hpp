@@ -44,7 +44,7 @@ inline std::int64_t q_tile(const attention_desc& d) {
 }
 
 struct workspace_layout {
-  std::int64_t rows_pad, q, qb, k, kt, v, s, pb, acc, m, l, ks, vs, rlo, total;  // offsets / sizes in floats
+  std::int64_t rows_pad, q, qb, k, kt, v, vb, s, pb, acc, m, l, ks, vs, rlo, total;  // offsets / sizes in floats
 };
 
 inline workspace_layout workspace(const attention_desc& d) {
@@ -62,6 +62,7 @@ inline workspace_layout workspace(const attention_desc& d) {
   w.k = take(kTile * d.dk);
   w.kt = take(kTile * d.dk);  // K tile transposed to [dk (or dk/2 bf16 pairs)][kTile]
   w.v = take(kTile * d.dv);
+  w.vb = take(kTile * d.dv);  // row-lane path, int8 / fp8 cache: V rows of <= 2 heads converted to bf16
   w.s = take(w.rows_pad * kTile);
   w.pb = take(w.rows_pad * kTile / 2);  // P rounded to bf16 (bf16 P.V path)
   w.acc = take(w.rows_pad * d.dv);
@@ -763,6 +764,13 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
   float* pp = ws + L.pb;    // P^T pairs [kTile / 2][ld]
   float* vp = ws + L.v;     // V pairs [dv / 16][kTile / 2][16][H]
   float* kp = ws + L.k;     // H = 2: K rows of the two heads interleaved, [kTile][e_count][2]
+  // int8 / fp8 cache: each tile's K / V rows converted to bf16 (exactly: the trait's conversion, whose
+  // factor tile_rows folds into the per-token scales), [H][kTile][dim]; the K scale multiplies S, the V
+  // scale P before its rounding to bf16.
+  const bool quant = d.kv_dt != dtype::bf16;
+  auto* kb = reinterpret_cast<bf16_t*>(ws + L.kt);
+  auto* vb = reinterpret_cast<bf16_t*>(ws + L.vb);
+  float ksc[H * kTile], vsc[H * kTile];  // per-token scales, [key][head]
   float* acc = ws + L.acc;  // O^T [dv][ld] in pair_rows column order (pv_perm_col)
   float* m = ws + L.m;
   float* l = ws + L.l;
@@ -815,10 +823,21 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
     const std::int64_t nt = std::min(kTile, it.khi - k0);
     pf.finish();
     if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls, H);
-    for (int h = 0; h < H; ++h) tile_rows<S>(d, a, a.k_cache, nullptr, d.dk, ith[h], k0, nt, krow[h], nullptr);
+    const std::int64_t nk = std::min(kTile, round_up(nt, kKeys));  // rows the S microkernels read
+    for (int h = 0; h < H; ++h) {
+      float sc[kTile];
+      tile_rows<S>(d, a, a.k_cache, quant ? a.k_scale : nullptr, d.dk, ith[h], k0, nt, krow[h], quant ? sc : nullptr);
+      if (!quant) continue;
+      for (std::int64_t t = 0; t < nk; ++t) {
+        bf16_t* row = kb + (h * kTile + t) * d.dk;
+        S::to_bf16(d.kv_dt, krow[h][t], d.dk, row);
+        krow[h][t] = row;
+      }
+      for (std::int64_t t = 0; t < kTile; ++t) ksc[t * H + h] = sc[t];
+    }
     const void* const* kr = krow[0];
     if constexpr (H == 2) {  // rows past nt repeat row 0 (tile_rows), as far as the microkernels read
-      for (std::int64_t t = 0; t < round_up(nt, kKeys); ++t) S::interleave_rows(krow[0][t], krow[1][t], e_count, kp + t * e_count * 2);
+      for (std::int64_t t = 0; t < nk; ++t) S::interleave_rows(krow[0][t], krow[1][t], e_count, kp + t * e_count * 2);
       kr = kprow;
     }
     for (std::int64_t t = 0; t < nt; t += kKeys)
@@ -826,13 +845,37 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
         qk_lanes<S, decltype(mrc)::value, kKeys, H>(qt + v * S::W, ld, kr + t, e_count, st + t * ld + v * S::W, ld, qscale);
         pf.step();
       });
+    if (quant)
+      for (std::int64_t t = 0; t < nt; ++t) {
+        const auto f = S::template bcast_pairs<H>(ksc + t * H);
+        for (std::int64_t v = 0; v < nv; ++v) S::store(st + t * ld + v * S::W, S::mul(S::load(st + t * ld + v * S::W), f));
+      }
     const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
     const bool rescale = softmax_lanes<S>(st, ld, nv, m, l, corr, k0, nt, rlo, rhi, masked);
+    if (quant && !d.v_in_k)
+      for (int h = 0; h < H; ++h) {
+        float sc[kTile];
+        tile_rows<S>(d, a, a.v_cache, a.v_scale, d.dv, ith[h], k0, nt, vrow[h], sc);
+        for (std::int64_t t = 0; t < nt; ++t) {
+          bf16_t* row = vb + (h * kTile + t) * d.dv;
+          S::to_bf16(d.kv_dt, vrow[h][t], d.dv, row);
+          vrow[h][t] = row;
+        }
+        for (std::int64_t t = 0; t < kTile; ++t) vsc[t * H + h] = sc[t];
+      }
+    else if (quant)
+      std::copy(ksc, ksc + H * kTile, vsc);  // V is the first dv values of the K row
     const std::int64_t np = div_up(nt, 2);
     for (std::int64_t u = 0; u < np; ++u)
-      for (std::int64_t v = 0; v < nv; ++v)
-        S::store(pp + u * ld + v * S::W, S::pair_bf16(S::load(st + 2 * u * ld + v * S::W), S::load(st + (2 * u + 1) * ld + v * S::W)));
-    if (!d.v_in_k)
+      for (std::int64_t v = 0; v < nv; ++v) {
+        auto p0v = S::load(st + 2 * u * ld + v * S::W), p1v = S::load(st + (2 * u + 1) * ld + v * S::W);
+        if (quant) {  // the partner of an odd last key is 0 (softmax_lanes), its scale finite (tile_rows)
+          p0v = S::mul(p0v, S::template bcast_pairs<H>(vsc + 2 * u * H));
+          p1v = S::mul(p1v, S::template bcast_pairs<H>(vsc + (2 * u + 1) * H));
+        }
+        S::store(pp + u * ld + v * S::W, S::pair_bf16(p0v, p1v));
+      }
+    if (!d.v_in_k && !quant)
       for (int h = 0; h < H; ++h) tile_rows<S>(d, a, a.v_cache, nullptr, d.dv, ith[h], k0, nt, vrow[h], nullptr);
     // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
     // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
@@ -874,15 +917,17 @@ struct fast_modes {
 template <class S>
 fast_modes fast_mode(const attention_desc& d, std::int64_t rows, const path_opts& o) {
   fast_modes f{};
-  f.dp = o.bf16_dot && d.q_dt == dtype::bf16 && d.kv_dt == dtype::bf16 && d.dk % (2 * S::W) == 0;
+  const bool bf16_q = o.bf16_dot && d.q_dt == dtype::bf16 && d.dk % (2 * S::W) == 0;
+  f.dp = bf16_q && d.kv_dt == dtype::bf16;
   f.e_count = f.dp ? d.dk / 2 : d.dk;
   f.bcast = rows >= std::max<std::int64_t>(4, f.e_count / 8);  // transposition pays for itself
   f.k_direct = f.dp || d.kv_dt == dtype::fp32 || (!f.bcast && rows <= 4);
   f.v_direct = d.kv_dt == dtype::fp32 || rows <= 4;
-  f.pv_dp = o.bf16_pv && rows > 4;  // a few rows: repacking V costs more than converting it in registers
+  f.pv_dp = o.bf16_pv && rows > 4 && d.kv_dt == dtype::bf16;  // a few rows: repacking V costs more than converting it in registers
   // Half a vector of rows (GQA group 8 decode): two KV heads share the vectors (run_item_lanes, H = 2).
   const bool two_heads = rows * 2 == S::W && d.hkv % 2 == 0 && !d.v_in_k;
-  f.lanes = f.dp && o.bf16_pv && (rows >= kLaneRows || two_heads);
+  // int8 / fp8 caches too: the row-lane path converts each tile to bf16 once for all its rows.
+  f.lanes = bf16_q && d.kv_dt != dtype::fp32 && o.bf16_pv && (rows >= kLaneRows || two_heads);
   f.lane_heads = f.lanes && rows < kLaneRows ? 2 : 1;
   return f;
 }

@@ -24,8 +24,8 @@ std::optional<std::string> check_avx512_bf16dot(const attention_desc& d) {
   if (auto r = needs(isa_level::avx512)) return r;
   if (!effective_features().avx512_bf16) return std::string("needs AVX512_BF16 (vdpbf16ps)");
   if (auto r = attn_core::check_dims(d, 32, "avx512:bf16dot")) return r;
-  if (d.q_dt != dtype::bf16 || d.kv_dt != dtype::bf16)
-    return cat("needs bf16 Q and a bf16 cache (q ", to_string(d.q_dt), ", kv ", to_string(d.kv_dt), ")");
+  if (d.q_dt != dtype::bf16 || d.kv_dt == dtype::fp32)
+    return cat("needs bf16 Q and a bf16, int8 or fp8 cache (q ", to_string(d.q_dt), ", kv ", to_string(d.kv_dt), ")");
   return std::nullopt;
 }
 std::optional<std::string> check_avx2(const attention_desc& d) {

@@ -256,7 +256,8 @@ const std::vector<shape>& shapes() {
 struct format {
   dtype q, kv;
 };
-const format kFormats[] = {{dtype::fp32, dtype::fp32}, {dtype::bf16, dtype::bf16}, {dtype::bf16, dtype::int8}, {dtype::fp32, dtype::fp8}};
+const format kFormats[] = {{dtype::fp32, dtype::fp32}, {dtype::bf16, dtype::bf16}, {dtype::bf16, dtype::int8}, {dtype::fp32, dtype::fp8},
+                           {dtype::bf16, dtype::fp8}};
 
 class AttentionTest : public ::testing::TestWithParam<std::tuple<int, int>> {};
 
@@ -292,7 +293,7 @@ TEST_P(AttentionTest, EveryImplIsaAndThreadCountMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
-                         ::testing::Combine(::testing::Range(0, 18), ::testing::Range(0, 4)),
+                         ::testing::Combine(::testing::Range(0, 18), ::testing::Range(0, 5)),
                          [](const auto& info) {
                            const format f = kFormats[std::get<1>(info.param)];
                            return std::string(shapes()[static_cast<std::size_t>(std::get<0>(info.param))].name) + "_" +
