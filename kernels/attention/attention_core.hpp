@@ -602,10 +602,12 @@ void pv_all(const attention_desc& d, const float* p, const void* const* vrow, st
 // and the online softmax is vertical (a row's max / sum over keys is an elementwise max / sum over the
 // tile's score vectors). No K transposition, no per-row scalar softmax. O^T is transposed back at the end.
 
-// S^T[t][MR vectors of rows] for T keys: e_count bf16 pairs per K row, times `post`. With H = 2 heads
-// per vector the K rows hold both heads' pairs interleaved ([e][2]) and lane l is head l % 2.
+// S^T[t][MR vectors of rows] for T keys: e_count bf16 pairs per K row, times `post` (and, with key_scale,
+// times key t's scale of each lane's head: key_scale[t * H + head]). With H = 2 heads per vector the K
+// rows hold both heads' pairs interleaved ([e][2]) and lane l is head l % 2.
 template <class S, int MR, int T, int H>
-void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::int64_t e_count, float* st, std::int64_t lds, float post) {
+void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::int64_t e_count, float* st, std::int64_t lds, float post,
+              const float* key_scale) {
   const char* k[T];
   for (int t = 0; t < T; ++t) k[t] = static_cast<const char*>(krow[t]);
   typename S::vf acc[T][MR];
@@ -620,8 +622,13 @@ void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::i
     }
   }
   const auto pv = S::set1(post);
-  for (int t = 0; t < T; ++t)
-    for (int m = 0; m < MR; ++m) S::store(st + t * lds + m * S::W, S::mul(acc[t][m], pv));
+  for (int t = 0; t < T; ++t) {
+    const auto f = key_scale != nullptr ? S::template bcast_pairs<H>(key_scale + t * H) : S::set1(1.0f);
+    for (int m = 0; m < MR; ++m) {
+      const auto x = S::mul(acc[t][m], pv);
+      S::store(st + t * lds + m * S::W, key_scale != nullptr ? S::mul(x, f) : x);
+    }
+  }
 }
 
 // O^T[NC columns][MR vectors of rows] (times corr[m] first when corr) += over np key pairs u
@@ -770,7 +777,8 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
   const bool quant = d.kv_dt != dtype::bf16;
   auto* kb = reinterpret_cast<bf16_t*>(ws + L.kt);
   auto* vb = reinterpret_cast<bf16_t*>(ws + L.vb);
-  float ksc[H * kTile], vsc[H * kTile];  // per-token scales, [key][head]
+  float ksc[H * kTile], vsc_own[H * kTile];  // per-token scales, [key][head]
+  const float* vsc = d.v_in_k ? ksc : vsc_own;  // MLA: V is the first dv values of the K row
   float* acc = ws + L.acc;  // O^T [dv][ld] in pair_rows column order (pv_perm_col)
   float* m = ws + L.m;
   float* l = ws + L.l;
@@ -808,7 +816,25 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
   const void* krow[H][kTile];
   const void* vrow[H][kTile];
   const void* kprow[kTile];  // H = 2: rows of kp
-  for (std::int64_t t = 0; t < kTile; ++t) kprow[t] = kp + t * e_count * 2;
+  if constexpr (H == 2)
+    for (std::int64_t t = 0; t < kTile; ++t) kprow[t] = kp + t * e_count * 2;
+  // Each head's row pointers of keys [k0, k0 + nt) (rows past nt repeat row 0); for an int8 / fp8 cache
+  // the first `convert` rows are converted into buf ([H][kTile][dim] bf16) and the pointers moved there,
+  // and scale[t * H + head] gets the per-token scales.
+  auto stage = [&](const void* cache, const float* cache_scale, std::int64_t dim, std::int64_t k0, std::int64_t nt, std::int64_t convert,
+                   const void* (&rows)[H][kTile], bf16_t* buf, float* scale) {
+    for (int h = 0; h < H; ++h) {
+      float sc[kTile];
+      tile_rows<S>(d, a, cache, quant ? cache_scale : nullptr, dim, ith[h], k0, nt, rows[h], quant ? sc : nullptr);
+      if (!quant) continue;
+      for (std::int64_t t = 0; t < convert; ++t) {
+        bf16_t* row = buf + (h * kTile + t) * dim;
+        S::to_bf16(d.kv_dt, rows[h][t], dim, row);
+        rows[h][t] = row;
+      }
+      for (std::int64_t t = 0; t < kTile; ++t) scale[t * H + h] = sc[t];
+    }
+  };
   constexpr int kKeys = 8;  // keys per S microkernel
   // Microkernel calls per tile: the steps the next tile's prefetches are spread over.
   std::int64_t calls = 0;
@@ -824,17 +850,7 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
     pf.finish();
     if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls, H);
     const std::int64_t nk = std::min(kTile, round_up(nt, kKeys));  // rows the S microkernels read
-    for (int h = 0; h < H; ++h) {
-      float sc[kTile];
-      tile_rows<S>(d, a, a.k_cache, quant ? a.k_scale : nullptr, d.dk, ith[h], k0, nt, krow[h], quant ? sc : nullptr);
-      if (!quant) continue;
-      for (std::int64_t t = 0; t < nk; ++t) {
-        bf16_t* row = kb + (h * kTile + t) * d.dk;
-        S::to_bf16(d.kv_dt, krow[h][t], d.dk, row);
-        krow[h][t] = row;
-      }
-      for (std::int64_t t = 0; t < kTile; ++t) ksc[t * H + h] = sc[t];
-    }
+    stage(a.k_cache, a.k_scale, d.dk, k0, nt, nk, krow, kb, ksc);
     const void* const* kr = krow[0];
     if constexpr (H == 2) {  // rows past nt repeat row 0 (tile_rows), as far as the microkernels read
       for (std::int64_t t = 0; t < nk; ++t) S::interleave_rows(krow[0][t], krow[1][t], e_count, kp + t * e_count * 2);
@@ -842,29 +858,13 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
     }
     for (std::int64_t t = 0; t < nt; t += kKeys)
       row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
-        qk_lanes<S, decltype(mrc)::value, kKeys, H>(qt + v * S::W, ld, kr + t, e_count, st + t * ld + v * S::W, ld, qscale);
+        qk_lanes<S, decltype(mrc)::value, kKeys, H>(qt + v * S::W, ld, kr + t, e_count, st + t * ld + v * S::W, ld, qscale,
+                                                    quant ? ksc + t * H : nullptr);
         pf.step();
       });
-    if (quant)
-      for (std::int64_t t = 0; t < nt; ++t) {
-        const auto f = S::template bcast_pairs<H>(ksc + t * H);
-        for (std::int64_t v = 0; v < nv; ++v) S::store(st + t * ld + v * S::W, S::mul(S::load(st + t * ld + v * S::W), f));
-      }
     const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
     const bool rescale = softmax_lanes<S>(st, ld, nv, m, l, corr, k0, nt, rlo, rhi, masked);
-    if (quant && !d.v_in_k)
-      for (int h = 0; h < H; ++h) {
-        float sc[kTile];
-        tile_rows<S>(d, a, a.v_cache, a.v_scale, d.dv, ith[h], k0, nt, vrow[h], sc);
-        for (std::int64_t t = 0; t < nt; ++t) {
-          bf16_t* row = vb + (h * kTile + t) * d.dv;
-          S::to_bf16(d.kv_dt, vrow[h][t], d.dv, row);
-          vrow[h][t] = row;
-        }
-        for (std::int64_t t = 0; t < kTile; ++t) vsc[t * H + h] = sc[t];
-      }
-    else if (quant)
-      std::copy(ksc, ksc + H * kTile, vsc);  // V is the first dv values of the K row
+    if (!d.v_in_k) stage(a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
     const std::int64_t np = div_up(nt, 2);
     for (std::int64_t u = 0; u < np; ++u)
       for (std::int64_t v = 0; v < nv; ++v) {
@@ -875,8 +875,6 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
         }
         S::store(pp + u * ld + v * S::W, S::pair_bf16(p0v, p1v));
       }
-    if (!d.v_in_k && !quant)
-      for (int h = 0; h < H; ++h) tile_rows<S>(d, a, a.v_cache, nullptr, d.dv, ith[h], k0, nt, vrow[h], nullptr);
     // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
     // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
     S::pair_rows(d.v_in_k ? krow[0] : vrow[0], nt, d.dv, vp, S::W, kVpBlock, H == 2 ? vrow[H - 1] : nullptr);

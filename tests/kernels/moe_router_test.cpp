@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <random>
 #include <cmath>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -233,7 +233,6 @@ TEST(MoeBadInput, NamesTheValueAndTheChoices) {
   EXPECT_EQ(parse_moe_route("zipf"), moe_route::zipf);
   EXPECT_THROW(moe_find("grouped:nope"), std::invalid_argument);
 }
-
 
 // Selection against a brute-force oracle (sort of (value desc, index asc) pairs, NaN dropped) on random
 // logits with many ties and some NaN, for every k up to the expert count (and beyond: -1 padding); and
