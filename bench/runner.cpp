@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <numeric>
 #include <ostream>
 #include <regex>
 
@@ -287,15 +288,20 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
     }
 
     // A memory-bound case (by the probe's roofline) is also compared with the DRAM read bandwidth
-    // measured right before and right after it on the same backend: on a shared host the bandwidth
-    // moves with the neighbours' load, and a ceiling measured minutes earlier says little.
+    // measured on the same backend right before and right after each repetition (outside its timed loop):
+    // on a shared host the bandwidth moves with the neighbours' load within seconds, and a ceiling
+    // measured minutes earlier, or once for all repetitions, says little. Each repetition's fraction is
+    // against its own pair of reads; the table shows the median of those fractions.
     const bool memory_bound = attainable && attainable->memory_bound && opt.alongside_s > 0;
-    double bw_before = 0;
     alongside_used = alongside_used || memory_bound;
-    if (memory_bound) bw_before = measure_dram_read_now(*be, opt.alongside_s);
 
     auto* bm = benchmark::RegisterBenchmark(name.c_str(), [&](benchmark::State& st) {
+      const double before = memory_bound ? measure_dram_read_now(*be, opt.alongside_s) : 0;
       for (auto _ : st) kc->run(*be);
+      if (memory_bound) {
+        st.counters["dram_read_before_gbs"] = before;
+        st.counters["dram_read_after_gbs"] = measure_dram_read_now(*be, opt.alongside_s);
+      }
       st.counters["flops_per_s"] = benchmark::Counter(w.flops(), benchmark::Counter::kIsIterationInvariantRate);
       st.counters["bytes_per_s"] = benchmark::Counter(w.bytes(), benchmark::Counter::kIsIterationInvariantRate);
       st.counters["intensity"] = benchmark::Counter(w.intensity());
@@ -309,10 +315,9 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
     benchmark::ClearRegisteredBenchmarks();
     ++result.timed;
 
-    const double bw_after = memory_bound ? measure_dram_read_now(*be, opt.alongside_s) : 0;
-    const double bw_alongside = 0.5 * (bw_before + bw_after);
     double median_s = 0, flops_s = 0, bytes_s = 0, roof = -1;
-    std::vector<double> reps;
+    std::vector<double> reps, fractions;
+    const std::size_t first_entry = entries.size();
     for (const auto& r : coll.take()) {
       if (r.error_occurred) {
         record_failure(impl, "error", r.error_message);
@@ -341,21 +346,39 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
       e["cpu_time"] = r.GetAdjustedCPUTime();
       e["time_unit"] = unit_name(r.time_unit);
       for (const auto& [k, cnt] : r.counters) e[k] = static_cast<double>(cnt);
-      if (memory_bound) {
-        e["dram_read_gbs_alongside"] = {{"before", bw_before}, {"after", bw_after}, {"mean", bw_alongside}};
-        if (!aggregate || r.aggregate_name == "mean" || r.aggregate_name == "median")
-          e["roofline_fraction_alongside"] = w.bytes() / (r.GetAdjustedRealTime() * unit_seconds(r.time_unit)) /
-                                             (bw_alongside * 1e9);
+      if (memory_bound && (!aggregate || r.aggregate_name == "mean" || r.aggregate_name == "median")) {
+        // An aggregate's reads are that statistic of the repetitions' reads (Google Benchmark aggregates
+        // counters); its fraction is filled in below from the repetitions' own fractions.
+        const double before = r.counters.at("dram_read_before_gbs"), after = r.counters.at("dram_read_after_gbs");
+        e["dram_read_gbs_alongside"] = {{"before", before}, {"after", after}, {"mean", 0.5 * (before + after)}};
+        if (!aggregate) {
+          const double fraction =
+              w.bytes() / (r.GetAdjustedRealTime() * unit_seconds(r.time_unit)) / (0.5 * (before + after) * 1e9);
+          e["roofline_fraction_alongside"] = fraction;
+          fractions.push_back(fraction);
+        }
       }
       entries.push_back(e);
     }
+    const auto median_of = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      const std::size_t n = v.size();
+      return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    };
+    if (!fractions.empty()) {
+      // Mean and median aggregates of the paired fractions (written after their repetitions).
+      const double mean = std::accumulate(fractions.begin(), fractions.end(), 0.0) / static_cast<double>(fractions.size());
+      for (std::size_t i = first_entry; i < entries.size(); ++i) {
+        auto& e = entries[i];
+        if (e.value("run_type", "") != "aggregate" || !e.contains("dram_read_gbs_alongside")) continue;
+        e["roofline_fraction_alongside"] = e["aggregate_name"] == "median" ? median_of(fractions) : mean;
+      }
+    }
     if (!reps.empty()) {
-      std::sort(reps.begin(), reps.end());
-      const std::size_t n = reps.size();
-      median_s = n % 2 ? reps[n / 2] : 0.5 * (reps[n / 2 - 1] + reps[n / 2]);
+      median_s = median_of(reps);
       flops_s = w.flops() / median_s;
       bytes_s = w.bytes() / median_s;
-      if (attainable) roof = memory_bound ? bytes_s / (bw_alongside * 1e9) : flops_s / attainable->flops;
+      if (attainable) roof = memory_bound ? median_of(fractions) : flops_s / attainable->flops;
       out << fmt::format("{:<34} {:<15} {:>4} {:>8.3f}ms {:>9.1f} {:>8.1f} {:>7.1f} {:>6}  yes\n", c.descriptor, impl,
                          be->threads(), median_s * 1e3, flops_s / 1e9, bytes_s / 1e9, w.intensity(),
                          roof < 0 ? std::string("-") : fmt::format("{:.1f}{}", roof * 100, memory_bound ? "*" : ""))
@@ -393,7 +416,7 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
   if (!opt.out.empty()) write_json_atomically(opt.out, result.results);
   result.exit_code = interrupted ? 130 : result.failed > 0 ? 1 : result.refused > 0 ? 2 : 0;
   if (alongside_used)
-    out << "* memory-bound: roof% is against the DRAM read bandwidth measured right before and after the case\n";
+    out << "* memory-bound: roof% is the median over repetitions of bytes/s against the DRAM read measured right before and after each\n";
   out << fmt::format("\n{} verified, {} failed verification, {} refused{}\n", result.verified, result.failed,
                      result.refused, interrupted ? " (interrupted: partial results)" : "");
   if (!opt.out.empty()) out << "results: " << opt.out.string() << "\n";

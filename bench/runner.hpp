@@ -31,7 +31,7 @@ struct run_options {
   std::filesystem::path out;        // results file; empty = none
   bool progress = true;             // progress lines on stderr
   const probe_result* probe = nullptr;  // host ceilings for the roofline fraction; nullptr = not shown
-  double alongside_s = 0.1;         // DRAM read measured this long before and after each memory-bound case; 0 = not
+  double alongside_s = 0.1;         // DRAM read measured this long before and after each repetition of a memory-bound case; 0 = not
   std::string command_line;         // recorded in the context
 };
 

@@ -317,9 +317,14 @@ report_data read_report_unprefixed(const json& doc, const std::string& source) {
     }
     // A memory-bound case timed with the DRAM read bandwidth measured beside it (runner): its fraction is
     // against that figure, as the runner's table prints it.
-    if (const nlohmann::json* with = g.median ? &*g.median : (g.iterations.empty() ? nullptr : &g.iterations.front()))
-      k.dram_read_gbs_alongside = alongside_read_gbs(*with);
-    if (k.dram_read_gbs_alongside && k.bytes_per_s) {
+    // Each repetition is paired with its own reads: the stored fraction (the median aggregate's median of
+    // the repetitions' fractions) is used as it is; files without one get bytes/s over the mean read.
+    const nlohmann::json* with = g.median ? &*g.median : (g.iterations.empty() ? nullptr : &g.iterations.front());
+    if (with) k.dram_read_gbs_alongside = alongside_read_gbs(*with);
+    const auto paired = with ? opt_num(*with, "roofline_fraction_alongside", w) : std::nullopt;
+    if (k.dram_read_gbs_alongside && paired) {
+      k.roofline_fraction = *paired;
+    } else if (k.dram_read_gbs_alongside && k.bytes_per_s) {
       k.roofline_fraction = *k.bytes_per_s / (*k.dram_read_gbs_alongside * 1e9);
     } else if (r.probe && k.flops_per_s && k.intensity && !k.peak_dtype.empty() && k.threads >= 1) {
       // Same formula as the runner: achieved / min(peak for the dtype at these threads, intensity x DRAM read).

@@ -131,6 +131,21 @@ TEST(Report, MemoryBoundCaseIsMeasuredAgainstTheBandwidthBesideIt) {
   EXPECT_NE(render_markdown(r).find("memory-bound: against the DRAM read bandwidth measured"), std::string::npos);
 }
 
+TEST(Report, PairedFractionOfTheRepetitionsIsUsedAsStored) {
+  json doc = results_doc();
+  // The runner pairs each repetition with its own reads and stores the median of the repetitions'
+  // fractions on the median aggregate: that figure, not bytes/s over the median read, is the fraction.
+  for (auto& e : doc["benchmarks"])
+    if (e["descriptor"] == "gemm:m64n256k512:fp32") {
+      e["dram_read_gbs_alongside"] = {{"before", 25.0}, {"after", 35.0}, {"mean", 30.0}};
+      e["roofline_fraction_alongside"] = 0.8125;
+    }
+  const auto r = read_report(doc, "r.json");
+  ASSERT_TRUE(r.kernels[0].roofline_fraction);
+  EXPECT_EQ(*r.kernels[0].roofline_fraction, 0.8125);
+  EXPECT_EQ(*r.kernels[0].dram_read_gbs_alongside, 30.0);
+}
+
 TEST(Report, FoldsEntriesIntoMediansRatesAndRooflineFractions) {
   const auto r = read_report(results_doc(), "r.json");
   ASSERT_EQ(r.kernels.size(), 3u);

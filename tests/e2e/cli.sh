@@ -56,11 +56,30 @@ if [ -x /usr/bin/python3 ] && [ -f /usr/share/benchmark/compare.py ]; then
 fi
 
 # The main job's shape on a tiny case: probe, run, estimate tables stored in the results file, reports.
-expect 0 "== estimate: deepseek-v3 decode, batch 128, context 4096" -- run --case gemm:m17n64k33:fp32 --case gemm:m1n512k256:fp32 --min-time 0.01 --out "$tmp/main.json"
+expect 0 "== estimate: deepseek-v3 decode, batch 128, context 4096" -- run --case gemm:m17n64k33:fp32 --case gemm:m1n512k256:fp32 --min-time 0.01 --repetitions 3 --out "$tmp/main.json"
 # The GEMV (0.5 FLOP/byte) is memory-bound on any CPU's roofline: the DRAM read bandwidth is measured beside it.
 grep -q '"dram_read_gbs_alongside"' "$tmp/main.json" && grep -q '"roofline_fraction_alongside"' "$tmp/main.json" \
   && echo "ok: memory-bound case measured against the bandwidth beside it" \
   || { echo "FAIL: no dram_read_gbs_alongside for the memory-bound case"; fails=$((fails + 1)); }
+# Each repetition has its own pair of reads and its own fraction; the median aggregate holds the median fraction.
+if out=$(python3 - "$tmp/main.json" <<'PY' 2>&1
+import json, statistics, sys
+b = [e for e in json.load(open(sys.argv[1]))["benchmarks"] if e.get("descriptor") == "gemm:m1n512k256:fp32"]
+reps = [e for e in b if e["run_type"] == "iteration"]
+assert len(reps) == 3, len(reps)
+fr = []
+for e in reps:
+    a = e["dram_read_gbs_alongside"]
+    assert a["before"] > 0 and a["after"] > 0 and abs(a["mean"] - (a["before"] + a["after"]) / 2) < 1e-9 * a["mean"], a
+    want = e["bytes_per_iteration"] / (e["real_time"] * 1e-3) / (a["mean"] * 1e9)
+    assert abs(e["roofline_fraction_alongside"] - want) < 1e-6 * want, (e["roofline_fraction_alongside"], want)
+    fr.append(e["roofline_fraction_alongside"])
+assert len({e["dram_read_gbs_alongside"]["before"] for e in reps}) == 3, "one read shared by the repetitions"
+med = [e for e in b if e.get("aggregate_name") == "median"][0]
+assert abs(med["roofline_fraction_alongside"] - statistics.median(fr)) < 1e-12, (med["roofline_fraction_alongside"], fr)
+PY
+); then echo "ok: each repetition paired with its own DRAM reads; median fraction stored"
+else echo "FAIL: paired alongside fractions: $out"; fails=$((fails + 1)); fi
 if [ -x /usr/bin/python3 ] && [ -f /usr/share/benchmark/compare.py ]; then
   /usr/bin/python3 /usr/share/benchmark/compare.py benchmarks "$tmp/main.json" "$tmp/main.json" >/dev/null 2>&1 \
     && echo "ok: compare.py reads the main job's file (estimates, alongside fields)" \
