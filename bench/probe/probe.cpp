@@ -239,7 +239,7 @@ buffer dram_read_array(const backend& be, std::size_t n) {
 }
 
 double measure_dram_read(const pk::read_kernel& k, const backend& be, const double* src, std::size_t n,
-                         double seconds) {
+                         double seconds, double* sustained_gbs = nullptr) {
   const int nthr = be.threads();
   std::vector<dram_cursor> cur = dram_cursors(n, nthr);
   std::vector<double> sums(static_cast<std::size_t>(nthr) * 8, 0.0);
@@ -253,7 +253,14 @@ double measure_dram_read(const pk::read_kernel& k, const backend& be, const doub
   const std::size_t per_thread_blocks = n / pk::stream_block / static_cast<std::size_t>(nthr);
   const std::int64_t blocks = std::min<std::int64_t>(calibrate(region_target(seconds), 64, region),
                                                      static_cast<std::int64_t>(per_thread_blocks));
-  const double t = best_time(seconds, [&] { return region(blocks); });
+  double total_s = 0;
+  int regions = 0;
+  const double t = best_time(seconds, [&] {
+    const region_time r = region(blocks);
+    total_s += r.window;
+    ++regions;
+    return r;
+  });
   for (int ithr = 0; ithr < nthr; ++ithr) {  // every element is 1.0: the sums prove every element was read
     const auto& c = cur[ithr];
     const double want = static_cast<double>(std::min<std::size_t>(blocks * pk::stream_block, c.end - c.begin));
@@ -263,6 +270,7 @@ double measure_dram_read(const pk::read_kernel& k, const backend& be, const doub
   }
   std::size_t bytes = 0;
   for (const auto& c : cur) bytes += std::min<std::size_t>(blocks * pk::stream_block, c.end - c.begin) * sizeof(double);
+  if (sustained_gbs) *sustained_gbs = static_cast<double>(bytes) * regions / total_s * 1e-9;
   return static_cast<double>(bytes) / t * 1e-9;
 }
 
@@ -722,7 +730,9 @@ probe_result measure_probe(const probe_options& opt) {
   return r;
 }
 
-double measure_dram_read_now(const backend& be, double seconds) {
+double measure_dram_read_now(const backend& be, double seconds) { return measure_dram_read_beside(be, seconds).best_gbs; }
+
+dram_read_beside measure_dram_read_beside(const backend& be, double seconds) {
   if (!(seconds > 0) || !std::isfinite(seconds))
     throw std::invalid_argument("measure_dram_read_now: seconds " + std::to_string(seconds) + " is not > 0");
   // One array for the process, first touched by the first caller's threads; rebuilt when a backend
@@ -738,7 +748,9 @@ double measure_dram_read_now(const backend& be, double seconds) {
     src = dram_read_array(be, n);
     built_for = be.threads();
   }
-  return measure_dram_read(pk::select_read(effective_features()), be, src.get(), n, seconds);
+  dram_read_beside r;
+  r.best_gbs = measure_dram_read(pk::select_read(effective_features()), be, src.get(), n, seconds, &r.sustained_gbs);
+  return r;
 }
 
 // -----------------------------------------------------------------------------------------------------

@@ -90,6 +90,13 @@ probe_result measure_probe(const probe_options& opt);
 // figure measured right beside it. The array is allocated on the first call and kept: later calls cost
 // only `seconds`.
 double measure_dram_read_now(const backend& be, double seconds);
+// Both statistics of one such measurement: the fastest ~2 ms region (the probe's figure, the least
+// disturbed) and all regions' bytes over all their time (what a kernel timed over the same window sees).
+struct dram_read_beside {
+  double best_gbs = 0;
+  double sustained_gbs = 0;
+};
+dram_read_beside measure_dram_read_beside(const backend& be, double seconds);
 // Returns the cached result for this machine from `results_dir`/probe-<fingerprint>.json, or measures
 // and writes it (atomically) when missing, unreadable or `refresh`.
 probe_result load_or_measure_probe(const std::filesystem::path& results_dir, bool refresh,

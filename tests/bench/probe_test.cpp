@@ -269,6 +269,18 @@ TEST(ProbeMeasure, CappedToAvx2HasNoBf16OrInt8) {
   }
 }
 
+TEST(ProbeMeasure, ReadBesideACaseGivesBestAndSustained) {
+  // The runner pairs each repetition of a memory-bound case with this read: the fastest region and all
+  // regions together, from one measurement. The fastest can never be slower than the average.
+  const auto be = make_backend({backend_kind::serial, 1, pin_policy::none});
+  const dram_read_beside r = measure_dram_read_beside(*be, 0.02);
+  EXPECT_GT(r.sustained_gbs, 0.1);
+  EXPECT_GE(r.best_gbs, r.sustained_gbs);
+  EXPECT_LT(r.best_gbs, 1e4);  // 10 TB/s: no single core reads DRAM that fast
+  EXPECT_THROW(measure_dram_read_beside(*be, 0.0), std::invalid_argument);
+  EXPECT_THROW(measure_dram_read_beside(*be, std::nan("")), std::invalid_argument);
+}
+
 TEST(ProbeMeasure, RestoresCallerAffinityAndRejectsBadOptions) {
   cpu_set_t before, after;
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(before), &before), 0);

@@ -74,6 +74,9 @@ for e in reps:
     want = e["bytes_per_iteration"] / (e["real_time"] * 1e-3) / (a["mean"] * 1e9)
     assert abs(e["roofline_fraction_alongside"] - want) < 1e-6 * want, (e["roofline_fraction_alongside"], want)
     fr.append(e["roofline_fraction_alongside"])
+    # The fastest region is never slower than all regions together: best read >= sustained read.
+    assert a["best_before"] >= a["before"] and a["best_after"] >= a["after"], a
+    assert e["roofline_fraction_alongside_best"] <= e["roofline_fraction_alongside"], e
 assert len({e["dram_read_gbs_alongside"]["before"] for e in reps}) == 3, "one read shared by the repetitions"
 med = [e for e in b if e.get("aggregate_name") == "median"][0]
 assert abs(med["roofline_fraction_alongside"] - statistics.median(fr)) < 1e-12, (med["roofline_fraction_alongside"], fr)
