@@ -100,6 +100,20 @@ inline std::size_t round64(std::size_t v) { return (v + 63) / 64 * 64; }
 // drive): its source is packed once for all of k. The size never shrinks as m grows (callers such as
 // the MoE layer size one workspace by their largest sub-problem).
 inline constexpr std::int64_t kDecodeTiles = 2;
+
+// The k block of the decode loop: K::decode_kc(d) where a kernel has one and the problem is a single
+// row tile read straight from the packed weights (a longer block for few rows, where each microkernel
+// call streams a run of a panel and per-call work is not hidden behind reuse), else K::KC. The source
+// stays packed per KC block ([block][MR][KC / pairs...], see drive), so such a microkernel finds k block
+// j of its call a_panel_elems(KC) elements after block 0; the workspace does not change.
+template <class K>
+std::int64_t decode_kc(const gemm_desc& d) {
+  if constexpr (requires { K::decode_kc(d); }) {
+    if (ceil_div(d.m, K::MR) == 1 && (!converts_b<K>() || direct_tiles<K>() >= 1)) return K::decode_kc(d);
+  }
+  return K::KC;
+}
+
 template <class K>
 std::size_t a_workspace(const gemm_desc& d) {
   if constexpr (K::packs_a) {
@@ -176,14 +190,15 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
     // packed once for all of k: k block b, row tile r at ((b * tiles) + r) micro-panels of KC. The
     // reduction order over k is unchanged.
     const std::int64_t tiles = ceil_div(d.m, K::MR);
+    const std::int64_t KC = decode_kc<K>(d);  // k per microkernel call (a multiple of K::KC)
     if constexpr (K::packs_a)
       for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC)
         K::pack_a(d, args, 0, d.m, p0, std::min<std::int64_t>(K::KC, d.k - p0),
                   abuf + (p0 / K::KC) * tiles * K::a_panel_elems(K::KC));
     for (std::int64_t jp = jp0; jp < jp1; ++jp) {
       const int nr = static_cast<int>(std::min<std::int64_t>(K::NR, d.n - jp * K::NR));
-      for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC) {
-        const std::int64_t kc = std::min<std::int64_t>(K::KC, d.k - p0);
+      for (std::int64_t p0 = 0; p0 < d.k; p0 += KC) {
+        const std::int64_t kc = std::min<std::int64_t>(KC, d.k - p0);
         const auto row_tiles = [&](const auto* b) {
           for (std::int64_t ir = 0; ir < d.m; ir += K::MR) {
             const int mr = static_cast<int>(std::min<std::int64_t>(K::MR, d.m - ir));
