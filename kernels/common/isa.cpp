@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -30,6 +31,20 @@ bool amx_permission() {
 #ifdef __linux__
   constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
   return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+bool probe_amd() {
+#ifdef INFERMARK_X86_64
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+  char v[12];
+  std::memcpy(v, &b, 4);  // the vendor string is EBX, EDX, ECX
+  std::memcpy(v + 4, &d, 4);
+  std::memcpy(v + 8, &c, 4);
+  return std::string_view(v, 12) == "AuthenticAMD";
 #else
   return false;
 #endif
@@ -88,6 +103,11 @@ int env_cap() {
 const cpu_features& detected_features() {
   static const cpu_features f = probe_features();
   return f;
+}
+
+bool cpu_is_amd() {
+  static const bool amd = probe_amd();
+  return amd;
 }
 
 isa_level detected_isa() {

@@ -25,6 +25,9 @@ struct cpu_features {
 
 // What the CPU supports, ignoring any cap.
 const cpu_features& detected_features();
+// CPUID vendor "AuthenticAMD" (false elsewhere, and off x86): for tuning choices measured to differ
+// between AMD and Intel cores, never for correctness.
+bool cpu_is_amd();
 // The best level the CPU can run, ignoring any cap.
 isa_level detected_isa();
 // The level kernels dispatch to: min(detected, cap). The cap comes from set_max_isa() if called, else

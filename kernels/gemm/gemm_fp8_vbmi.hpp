@@ -8,6 +8,8 @@
 #pragma once
 #include <bit>
 
+#include "kernels/common/isa.hpp"
+
 #include "kernels/gemm/gemm_lowp_avx512.hpp"
 
 namespace infermark::gemm_detail {
@@ -36,15 +38,29 @@ static_assert(e4m3_bf16_bits(0x38) == 0x3f80, "1.0");
 static_assert(e4m3_bf16_bits(0x7e) == 0x43e0, "448, the largest finite e4m3");
 static_assert(e4m3_bf16_bits(0x01) == 0x3b00 && e4m3_bf16_bits(0x07) == 0x3c60, "subnormals 2^-9, 7 x 2^-9");
 
+// Software prefetch distance for streamed e4m3 panels, measured per vendor (m1n2048k7168 / m1n4096k7168
+// fp8, cold, 2 threads):
+//  - Sapphire-Rapids-class host: 52% of the DRAM read without, 76-84% at 1-2 KiB ahead, no gain from
+//    4 KiB on nor from a second, farther L2 prefetch;
+//  - Zen 5 VM, three alternating rounds at the same read bandwidth (74-76 GB/s): 54.0 / 58.5 / 55.1 GB/s
+//    without, 51.7 / 49.5 / 50.0 GB/s at 1536 B ahead (no prefetch also won in a standalone loop).
+// AMD cores (only Zen 5 measured) therefore go without; Intel and others keep 1536 B.
+inline std::int64_t stream_prefetch() {
+  static const std::int64_t bytes = cpu_is_amd() ? 0 : 1536;
+  return bytes;
+}
+
 // The four table registers, loaded once per tile.
 struct e4m3_luts {
   __m512i lo0, lo1, hi0, hi1, sign;
+  std::int64_t prefetch_bytes;  // streamed_row's distance (stream_prefetch())
   e4m3_luts()
       : lo0(_mm512_load_si512(kE4m3Bf16.lo)),
         lo1(_mm512_load_si512(kE4m3Bf16.lo + 64)),
         hi0(_mm512_load_si512(kE4m3Bf16.hi)),
         hi1(_mm512_load_si512(kE4m3Bf16.hi + 64)),
-        sign(_mm512_set1_epi8(static_cast<char>(0x80))) {}
+        sign(_mm512_set1_epi8(static_cast<char>(0x80))),
+        prefetch_bytes(stream_prefetch()) {}
   // 64 e4m3 bytes (unpack order) -> two vectors of 32 bf16 ([NR][2] order).
   void convert(__m512i x, __m512i& v0, __m512i& v1) const {
     const __m512i lo = _mm512_permutex2var_epi8(lo0, x, lo1);  // index bits 0-6; bit 7 (sign) ignored
@@ -59,13 +75,12 @@ struct e4m3_luts {
     convert(_mm512_loadu_si512(b + 64), bv[2], bv[3]);
   }
   // row() of a panel streamed from memory: converting leaves too few loads in flight to stream at the
-  // read bandwidth, so the rows kPrefetchBytes ahead are prefetched (m1n2048k7168 cold, 2 threads,
-  // Sapphire-Rapids-class host: 52% of the DRAM read without, 76-84% at 1-2 KiB ahead, no gain from 4 KiB
-  // on nor from a second, farther L2 prefetch).
-  static constexpr std::int64_t kPrefetchBytes = 1536;
+  // read bandwidth on some cores, so the rows prefetch_bytes ahead are prefetched there (stream_prefetch).
   void streamed_row(const fp8_t* b, __m512i (&bv)[NV]) const {
-    _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes + 64, _MM_HINT_T0);
+    if (prefetch_bytes != 0) {
+      _mm_prefetch(reinterpret_cast<const char*>(b) + prefetch_bytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b) + prefetch_bytes + 64, _MM_HINT_T0);
+    }
     row(b, bv);
   }
 };
