@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -375,6 +376,19 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
   const auto why = gemm_find("generic:fp32").check(gemm_desc{4, 4, 4, dtype::int8});
   ASSERT_TRUE(why.has_value());
   EXPECT_NE(why->find("int8"), std::string::npos) << *why;
+}
+
+TEST(Gemm, VendorForTuningMatchesTheOperatingSystem) {
+  // cpu_is_amd() picks tuning constants (fp8 stream prefetch): it must agree with the kernel's vendor_id.
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, vendor;
+  while (std::getline(in, line))
+    if (line.rfind("vendor_id", 0) == 0) {
+      vendor = line.substr(line.find(':') + 2);
+      break;
+    }
+  if (vendor.empty()) GTEST_SKIP() << "no vendor_id in /proc/cpuinfo";
+  EXPECT_EQ(cpu_is_amd(), vendor == "AuthenticAMD") << vendor;
 }
 
 TEST(Gemm, BadInputThrowsNamingTheValue) {
