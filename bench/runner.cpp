@@ -8,11 +8,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <numeric>
 #include <ostream>
 #include <regex>
 
 #include "backends/topology.hpp"
+#include "bench/compare/stats.hpp"
 #include "bench/op.hpp"
 #include "bench/ops/gemm_peers.hpp"
 #include "bench/results.hpp"
@@ -364,38 +364,29 @@ run_outcome run_cases(const run_options& opt, std::ostream& out, std::ostream& e
                                         {"best_mean", 0.5 * (best_before + best_after)}};
         if (!aggregate) {
           const double bytes_s = w.bytes() / (r.GetAdjustedRealTime() * unit_seconds(r.time_unit));
-          const double fraction = bytes_s / (0.5 * (before + after) * 1e9);
-          e["roofline_fraction_alongside"] = fraction;
-          e["roofline_fraction_alongside_best"] = bytes_s / (0.5 * (best_before + best_after) * 1e9);
-          fractions.push_back(fraction);
-          best_fractions.push_back(e["roofline_fraction_alongside_best"].get<double>());
+          fractions.push_back(bytes_s / (0.5 * (before + after) * 1e9));
+          best_fractions.push_back(bytes_s / (0.5 * (best_before + best_after) * 1e9));
+          e["roofline_fraction_alongside"] = fractions.back();
+          e["roofline_fraction_alongside_best"] = best_fractions.back();
         }
       }
       entries.push_back(e);
     }
-    const auto median_of = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      const std::size_t n = v.size();
-      return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    };
     if (!fractions.empty()) {
       // Mean and median aggregates of the paired fractions (written after their repetitions).
-      const auto mean_of = [](const std::vector<double>& v) {
-        return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-      };
       for (std::size_t i = first_entry; i < entries.size(); ++i) {
         auto& e = entries[i];
         if (e.value("run_type", "") != "aggregate" || !e.contains("dram_read_gbs_alongside")) continue;
         const bool median = e["aggregate_name"] == "median";
-        e["roofline_fraction_alongside"] = median ? median_of(fractions) : mean_of(fractions);
-        e["roofline_fraction_alongside_best"] = median ? median_of(best_fractions) : mean_of(best_fractions);
+        e["roofline_fraction_alongside"] = median ? stats::median(fractions) : stats::mean(fractions);
+        e["roofline_fraction_alongside_best"] = median ? stats::median(best_fractions) : stats::mean(best_fractions);
       }
     }
     if (!reps.empty()) {
-      median_s = median_of(reps);
+      median_s = stats::median(reps);
       flops_s = w.flops() / median_s;
       bytes_s = w.bytes() / median_s;
-      if (attainable) roof = memory_bound ? median_of(fractions) : flops_s / attainable->flops;
+      if (attainable) roof = memory_bound ? stats::median(fractions) : flops_s / attainable->flops;
       out << fmt::format("{:<34} {:<15} {:>4} {:>8.3f}ms {:>9.1f} {:>8.1f} {:>7.1f} {:>6}  yes\n", c.descriptor, impl,
                          be->threads(), median_s * 1e3, flops_s / 1e9, bytes_s / 1e9, w.intensity(),
                          roof < 0 ? std::string("-") : fmt::format("{:.1f}{}", roof * 100, memory_bound ? "*" : ""))

@@ -734,7 +734,7 @@ double measure_dram_read_now(const backend& be, double seconds) { return measure
 
 dram_read_beside measure_dram_read_beside(const backend& be, double seconds) {
   if (!(seconds > 0) || !std::isfinite(seconds))
-    throw std::invalid_argument("measure_dram_read_now: seconds " + std::to_string(seconds) + " is not > 0");
+    throw std::invalid_argument("measure_dram_read_beside: seconds " + std::to_string(seconds) + " is not > 0");
   // One array for the process, first touched by the first caller's threads; rebuilt when a backend
   // with another thread count asks (the per-thread ranges must be whole stream blocks).
   static std::mutex m;

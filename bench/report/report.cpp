@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "bench/compare/stats.hpp"
 #include "bench/report/svg.hpp"
 #include "bench/results.hpp"
 
@@ -47,12 +48,6 @@ std::string text_of(const json& v) {
 std::string str_field(const json& j, const char* key) {
   const auto it = j.find(key);
   return it == j.end() ? std::string() : text_of(*it);
-}
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 struct entry_group {
@@ -293,7 +288,7 @@ report_data read_report_unprefixed(const json& doc, const std::string& source) {
     if (!k.intensity && flops && bytes && *bytes > 0) k.intensity = *flops / *bytes;
 
     k.repetitions = static_cast<int>(g.seconds.size());
-    if (!g.seconds.empty()) k.median_s = median_of(g.seconds);
+    if (!g.seconds.empty()) k.median_s = stats::median(g.seconds);
     else if (g.median) {
       const std::string mw = w + " median aggregate";
       if (const auto t = opt_num(*g.median, "real_time", mw))
@@ -309,7 +304,7 @@ report_data read_report_unprefixed(const json& doc, const std::string& source) {
       for (const auto& e : g.iterations)
         if (const auto v = opt_num(e, key, w)) vs.push_back(*v);
       if (vs.empty()) return std::nullopt;
-      return median_of(vs);
+      return stats::median(vs);
     };
     if (k.median_s && *k.median_s > 0) {
       k.flops_per_s = flops ? std::optional<double>(*flops / *k.median_s) : counter("flops_per_s");

@@ -67,7 +67,7 @@ struct fp8_avx512 {
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     prefetch_dst<mr>(c, ldc, t.first);
     const std::int64_t pairs = ceil_div(kc, 2);
-    if constexpr (mr <= kMultiBlockRows) {
+    if constexpr (mr <= kMultiBlockRows && std::is_same_v<B, fp8_t>) {
       if (kc > gemm_fp8_block) return multi_block<mr>(acc, kc, a, b, c, ldc, nr, d, args, t);
     }
     const auto a_pair = [&](int i, std::int64_t q) { return a[i * pairs + q]; };
@@ -79,17 +79,18 @@ struct fp8_avx512 {
     }
     fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
   }
-  // kc spans several scale blocks (decode_kc, mr <= kMultiBlockRows): each block's sum (blk) is scaled
+  // kc spans several scale blocks (decode_kc, mr <= kMultiBlockRows; packed e4m3 weights only: decode_kc
+  // is K::KC whenever the driver converts into the workspace): each block's sum (blk) is scaled
   // by src_scale[row][block] x wei_scale[column block][block] into acc, then acc goes to dst once. The
   // products and each block's sum are formed as in the one-block path; only where the scaled sums are
   // added differs (registers instead of dst), so results match up to fp32 rounding of that sum.
-  template <int mr, class B>
-  static void multi_block(__m512 (&acc)[mr][NV], std::int64_t kc, const std::uint32_t* a, const B* b, float* c,
+  template <int mr>
+  static void multi_block(__m512 (&acc)[mr][NV], std::int64_t kc, const std::uint32_t* a, const fp8_t* b, float* c,
                           std::int64_t ldc, int nr, const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
     static_assert(KC == gemm_fp8_block, "one k block per scale block");
     const std::int64_t kb = ceil_div(d.k, gemm_fp8_block);
     const float* wscale = args.wei_scale + (t.j0 / gemm_fp8_block) * kb;  // NR divides the block
-    [[maybe_unused]] const e4m3_luts lut;
+    const e4m3_luts lut;
     for (std::int64_t b0 = 0; b0 < kc; b0 += KC) {
       // Source: packed per KC block (see gemm_driver.hpp decode_kc), block j at a + j * a_panel_elems(KC).
       const std::uint32_t* ab = a + (b0 / KC) * a_panel_elems(KC);
@@ -99,10 +100,7 @@ struct fp8_avx512 {
       for (int i = 0; i < mr; ++i)
         for (int v = 0; v < NV; ++v) sum[i][v] = _mm512_setzero_ps();
       const auto a_pair = [&](int i, std::int64_t q) { return ab[i * bpairs + q]; };
-      if constexpr (std::is_same_v<B, fp8_t>)
-        bf16_pair_dots<mr>(sum, bpairs, a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) { lut.streamed_row(b + (q0 + q) * 128, bv); });
-      else
-        bf16_pair_dots<mr>(sum, bpairs, a_pair, bf16_rows(b + q0 * 128));
+      bf16_pair_dots<mr>(sum, bpairs, a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) { lut.streamed_row(b + (q0 + q) * 128, bv); });
       for (int i = 0; i < mr; ++i) {
         const __m512 sc = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * wscale[blk]);
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(sum[i][v], sc, acc[i][v]);
