@@ -301,9 +301,8 @@ command estimate_command_impl() {
   return {"estimate", "estimate a whole-model workload on hardware profiles: per chip, per watt, per system",
           [](CLI::App& sub, const global_options& g) -> std::function<int()> {
             auto f = std::make_shared<estimate_flags>();
-            std::string models;
-            for (const auto& m : embedded_models()) models += (models.empty() ? "" : " | ") + m.slug;
-            sub.add_option("--workload", f->workload, models)->required();
+            // Not the slugs themselves: reading the model files here would make a broken one fail every command.
+            sub.add_option("--workload", f->workload, "a model of profiles/models, e.g. deepseek-v3 ('infermark list workloads')")->required();
             sub.add_option("--phase", f->phase, "decode | prefill")->capture_default_str();
             sub.add_option("--batch", f->batch, "sequences per step of one instance")->required();
             sub.add_option("--context", f->context, "tokens per sequence (decode: in the cache; prefill: prompt length)")->required();

@@ -37,7 +37,7 @@ command list_command() {
                 return 0;
               }
               if (*what == "workloads") {
-                for (const auto& m : embedded_models()) std::cout << fmt::format("{:<18} {}\n", m.slug, m.name);
+                for (const auto& m : known_models()) std::cout << fmt::format("{:<18} {}\n", m.slug, m.name);
                 return 0;
               }
               if (*what == "profiles") {

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "profiles/model/toml_read.hpp"
+
 namespace infermark {
 
 namespace {
@@ -24,10 +26,7 @@ std::string list(const std::array<std::string_view, N>& a) {
   return s;
 }
 
-int line_of(const toml::node* n) {
-  const int line = n ? static_cast<int>(n->source().begin.line) : 1;
-  return line > 0 ? line : 1;
-}
+using toml_read::line_of;
 
 // Units a measurement may be given in, for each bound.
 bool unit_ok(bound_kind b, const std::string& dtype, const std::string& unit) {
@@ -91,12 +90,7 @@ std::vector<op_overhead> load_overheads(const std::filesystem::path& dir) {
   std::set<std::string> vendors;
   for (const auto& f : files) {
     const std::string file = f.string();
-    toml::table root;
-    try {
-      root = toml::parse_file(file);
-    } catch (const toml::parse_error& e) {
-      throw profile_error(file, static_cast<int>(e.source().begin.line), "", std::string(e.description()));
-    }
+    const toml::table root = toml_read::parse(f);
     const toml::node* node = root.get("overhead");
     if (!node) continue;
     const toml::array* arr = node->as_array();
@@ -183,12 +177,7 @@ std::vector<calibration_point> load_calibration(const std::filesystem::path& dir
   std::map<std::string, std::string> ids;  // id -> origin
   for (const auto& f : files) {
     const std::string file = f.string();
-    toml::table root;
-    try {
-      root = toml::parse_file(file);
-    } catch (const toml::parse_error& e) {
-      throw profile_error(file, static_cast<int>(e.source().begin.line), "", std::string(e.description()));
-    }
+    const toml::table root = toml_read::parse(f);
     for (auto&& [k, node] : root) {
       if (k == "overhead") continue;  // load_overheads
       if (k != "point") throw profile_error(file, line_of(&node), std::string(k.str()), "unknown key (valid: point, overhead)");

@@ -1,4 +1,5 @@
 #include "profiles/model/profile.hpp"
+#include "profiles/model/toml_read.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -23,11 +24,7 @@ std::string join(const std::vector<std::string>& v, std::string_view sep = ", ")
   return out;
 }
 
-int line_of(const toml::node* n) {
-  if (!n) return 1;
-  const int line = static_cast<int>(n->source().begin.line);
-  return line > 0 ? line : 1;
-}
+using toml_read::line_of;
 
 // The fixed schema of a profile kind: which figure keys exist (with their unit), which are required
 // (present or listed unknown), which strings exist, and which tables may group them.
@@ -427,12 +424,7 @@ nlohmann::json profile::to_json() const {
 
 profile load_profile(const std::filesystem::path& file, std::optional<profile_kind> expected) {
   const std::string fname = file.string();
-  toml::table root;
-  try {
-    root = toml::parse_file(fname);
-  } catch (const toml::parse_error& e) {
-    throw profile_error(fname, static_cast<int>(e.source().begin.line), "", std::string(e.description()));
-  }
+  const toml::table root = toml_read::parse(file);
   parser p;
   p.file = fname;
   p.out.slug = file.stem().string();

@@ -14,121 +14,6 @@ namespace infermark {
 
 namespace {
 
-// Shapes from each model's config.json (and /work/shared/reference/workloads.md, which copies them).
-// Quoted parameter counts are the authors' own; `active_convention` records whether their "active"
-// figure counts the input embedding table.
-std::vector<model_config> make_models() {
-  std::vector<model_config> v;
-  {
-    model_config m;
-    m.slug = "deepseek-v3";
-    m.name = "DeepSeek-V3 / R1";
-    m.source = "huggingface.co/deepseek-ai/DeepSeek-V3 config.json";
-    m.hidden = 7168, m.layers = 61, m.dense_layers = 3, m.vocab = 129280;
-    m.attn = attention_kind::mla, m.heads = 128, m.kv_heads = 1;
-    m.q_lora_rank = 1536, m.kv_lora_rank = 512, m.qk_nope_dim = 128, m.qk_rope_dim = 64, m.v_head_dim = 128;
-    m.dense_inter = 18432, m.experts = 256, m.top_k = 8, m.expert_inter = 2048, m.shared_experts = 1;
-    m.n_group = 8, m.topk_group = 4, m.scoring = moe_scoring::sigmoid_group_topk;
-    // DeepSeek-V3 Technical Report (arXiv 2412.19437), abstract: 671B total, 37B activated per token
-    // (the 685B of the checkpoint adds the 14B multi-token-prediction module, not counted here).
-    m.quoted_total_params = 671e9, m.quoted_active_params = 37e9;
-    m.quoted_source = "DeepSeek-V3 Technical Report, arXiv 2412.19437 (671B total, 37B activated)";
-    m.active_convention = "excluding the input embedding";
-    v.push_back(m);
-  }
-  {
-    model_config m;
-    m.slug = "deepseek-v2-lite";
-    m.name = "DeepSeek-V2-Lite";
-    m.source = "huggingface.co/deepseek-ai/DeepSeek-V2-Lite config.json";
-    m.hidden = 2048, m.layers = 27, m.dense_layers = 1, m.vocab = 102400;
-    m.attn = attention_kind::mla, m.heads = 16, m.kv_heads = 1;
-    m.q_lora_rank = 0, m.kv_lora_rank = 512, m.qk_nope_dim = 128, m.qk_rope_dim = 64, m.v_head_dim = 128;
-    m.dense_inter = 10944, m.experts = 64, m.top_k = 6, m.expert_inter = 1408, m.shared_experts = 2;
-    m.scoring = moe_scoring::softmax_topk;
-    // DeepSeek-V2 paper (arXiv 2405.04434) appendix / model card: 15.7B total, 2.4B activated.
-    m.quoted_total_params = 15.7e9, m.quoted_active_params = 2.4e9;
-    m.quoted_source = "DeepSeek-V2-Lite model card / arXiv 2405.04434 (15.7B total, 2.4B activated)";
-    m.active_convention = "excluding the input embedding";
-    v.push_back(m);
-  }
-  {
-    model_config m;
-    m.slug = "qwen3-30b-a3b";
-    m.name = "Qwen3-30B-A3B";
-    m.source = "huggingface.co/Qwen/Qwen3-30B-A3B config.json";
-    m.hidden = 2048, m.layers = 48, m.dense_layers = 0, m.vocab = 151936;
-    m.attn = attention_kind::gqa, m.heads = 32, m.kv_heads = 4, m.head_dim = 128, m.qk_norm = true;
-    m.experts = 128, m.top_k = 8, m.expert_inter = 768;
-    m.scoring = moe_scoring::softmax_topk_renorm;
-    m.quoted_total_params = 30.5e9, m.quoted_active_params = 3.3e9;
-    m.quoted_source = "Qwen3-30B-A3B model card, huggingface.co/Qwen/Qwen3-30B-A3B (30.5B total, 3.3B activated)";
-    m.active_convention = "including the input embedding";
-    v.push_back(m);
-  }
-  {
-    model_config m;
-    m.slug = "qwen3-235b-a22b";
-    m.name = "Qwen3-235B-A22B";
-    m.source = "huggingface.co/Qwen/Qwen3-235B-A22B config.json";
-    m.hidden = 4096, m.layers = 94, m.dense_layers = 0, m.vocab = 151936;
-    m.attn = attention_kind::gqa, m.heads = 64, m.kv_heads = 4, m.head_dim = 128, m.qk_norm = true;
-    m.experts = 128, m.top_k = 8, m.expert_inter = 1536;
-    m.scoring = moe_scoring::softmax_topk_renorm;
-    m.quoted_total_params = 235e9, m.quoted_active_params = 22e9;
-    m.quoted_source = "Qwen3-235B-A22B model card, huggingface.co/Qwen/Qwen3-235B-A22B (235B total, 22B activated)";
-    m.active_convention = "including the input embedding";
-    v.push_back(m);
-  }
-  {
-    model_config m;
-    m.slug = "mixtral-8x7b";
-    m.name = "Mixtral-8x7B";
-    m.source = "huggingface.co/mistralai/Mixtral-8x7B-v0.1 config.json";
-    m.hidden = 4096, m.layers = 32, m.dense_layers = 0, m.vocab = 32000;
-    m.attn = attention_kind::gqa, m.heads = 32, m.kv_heads = 8, m.head_dim = 128;
-    m.experts = 8, m.top_k = 2, m.expert_inter = 14336;
-    m.scoring = moe_scoring::topk_softmax;
-    m.quoted_total_params = 46.7e9, m.quoted_active_params = 12.9e9;
-    m.quoted_source = "Mistral AI, 'Mixtral of experts' (mistral.ai/news/mixtral-of-experts): 46.7B total, 12.9B per token";
-    m.active_convention = "including the input embedding";
-    v.push_back(m);
-  }
-  {
-    model_config m;
-    m.slug = "gpt-oss-120b";
-    m.name = "gpt-oss-120b";
-    m.source = "huggingface.co/openai/gpt-oss-120b config.json";
-    m.hidden = 2880, m.layers = 36, m.dense_layers = 0, m.vocab = 201088;
-    m.attn = attention_kind::gqa, m.heads = 64, m.kv_heads = 8, m.head_dim = 64;
-    m.window = 128, m.sliding_every = 2, m.sinks = true;  // layer_types alternate sliding / full
-    m.experts = 128, m.top_k = 4, m.expert_inter = 2880;
-    m.scoring = moe_scoring::topk_softmax, m.act = moe_activation::swiglu_oai;
-    // gpt-oss model card (arXiv 2508.10925), table 1: 116.83B total, 5.13B active (the unembedding counted,
-    // the embedding not). Biases and sinks (< 0.1% of the weights) are not modelled.
-    m.quoted_total_params = 116.83e9, m.quoted_active_params = 5.13e9;
-    m.quoted_source = "gpt-oss-120b model card, arXiv 2508.10925 table 1 (116.83B total, 5.13B active)";
-    m.active_convention = "excluding the input embedding";
-    v.push_back(m);
-  }
-  {
-    model_config m;
-    m.slug = "llama-2-70b";
-    m.name = "Llama-2-70B";
-    m.source = "huggingface.co/meta-llama/Llama-2-70b-hf config.json";
-    m.hidden = 8192, m.layers = 80, m.dense_layers = 80, m.vocab = 32000;
-    m.attn = attention_kind::gqa, m.heads = 64, m.kv_heads = 8, m.head_dim = 128;
-    m.dense_inter = 28672;
-    // The checkpoint holds 68,976,648,192 parameters (model.safetensors.index.json, total_size / 2 bytes);
-    // Meta calls it "70B" (Llama 2 paper, arXiv 2307.09288).
-    m.quoted_total_params = 68.977e9, m.quoted_active_params = 68.977e9;
-    m.quoted_source = "Llama-2-70b-hf checkpoint (68.98B parameters); Llama 2 paper arXiv 2307.09288 ('70B')";
-    m.active_convention = "including the input embedding (dense: every weight)";
-    v.push_back(m);
-  }
-  return v;
-}
-
 double D(std::int64_t x) { return static_cast<double>(x); }
 std::int64_t div_ceil(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -178,14 +63,9 @@ gemm_desc gd(std::int64_t m, std::int64_t n, std::int64_t k, dtype dt) { return 
 
 }  // namespace
 
-const std::vector<model_config>& embedded_models() {
-  static const std::vector<model_config> models = make_models();
-  return models;
-}
-
 const model_config& find_model(std::string_view slug) {
   std::string valid;
-  for (const auto& m : embedded_models()) {
+  for (const auto& m : known_models()) {
     if (m.slug == slug) return m;
     valid += (valid.empty() ? "" : ", ") + m.slug;
   }

@@ -1,10 +1,11 @@
-// Embedded workloads: whole models (every layer as the model has it: dense and MoE layers, MLA / GQA /
+// Workloads: whole models (profiles/models/*.toml; every layer as the model has it: dense and MoE layers, MLA / GQA /
 // sliding-window attention, norms, shared experts, the LM head) decomposed, for one phase x batch x
 // context x parallel configuration x dtype, into the kernel invocations one chip runs per model step.
 // FLOPs and bytes come from the kernels' own work models (gemm_work, moe_work, attention_work,
 // kv_append_work, rmsnorm_work, rope_work); communication volumes are counted here (no kernel exists).
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,8 +58,14 @@ struct model_config {
   bool sliding(std::int64_t layer) const { return sliding_every > 0 && window > 0 && layer % sliding_every == 0; }
 };
 
-// The embedded models, in a fixed order.
-const std::vector<model_config>& embedded_models();
+// One model file (profiles/models/<slug>.toml, schema in profiles/README.md); the slug is the file stem.
+// Throws profile_error ("<file>:<line>: key '<key>': <problem>") for unknown or missing keys, wrong
+// types, unknown attention / scoring / activation names and inconsistent shapes.
+model_config load_model(const std::filesystem::path& file);
+// Every *.toml of `dir`, by file name; throws std::invalid_argument when dir is missing or empty.
+std::vector<model_config> load_models(const std::filesystem::path& dir);
+// The models of INFERMARK_PROFILES_DIR/models, loaded on first use.
+const std::vector<model_config>& known_models();
 // Throws std::invalid_argument naming the bad name and listing the valid ones.
 const model_config& find_model(std::string_view slug);
 

@@ -35,7 +35,7 @@ expect 0 "cloudmatrix-384 / gb200-nvl72" -- $E --workload deepseek-v3 --phase pr
 expect 0 "USD/Mtok"                -- $E --workload llama-2-70b --batch 8 --context 512 --price-kwh 0.1 --subsidy 0.5
 expect 0 "relative_per_chip"       -- $E --workload mixtral-8x7b --batch 8 --context 512 --format csv
 expect 0 "ln(ep)"                  -- estimate --profiles ascend-910c --workload deepseek-v3 --batch 256 --context 1024 --ep 32 --format json
-expect 2 "unknown workload 'gpt-5'; valid choices: deepseek-v3" -- estimate --workload gpt-5 --batch 1 --context 1
+expect 2 "unknown workload 'gpt-5'; valid choices: deepseek-v2-lite, deepseek-v3, gpt-oss-120b" -- estimate --workload gpt-5 --batch 1 --context 1
 expect 2 "unknown phase 'train'; valid choices: decode, prefill" -- estimate --workload deepseek-v3 --phase train --batch 1 --context 1
 expect 2 "batch 0 is out of range"  -- estimate --workload deepseek-v3 --batch 0 --context 1
 expect 2 "tp 3 does not divide the 128 query heads" -- estimate --workload deepseek-v3 --batch 8 --context 64 --tp 3

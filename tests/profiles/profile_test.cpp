@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "profiles/model/profile.hpp"
+#include "tests/profiles/temp_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace infermark;
@@ -84,29 +85,11 @@ field = "scale_out.technology"
 reason = "r"
 )";
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("infermark_profiles_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                                        "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path / "chips");
-    fs::create_directories(path / "systems");
-  }
-  ~temp_dir() { fs::remove_all(path); }
-  fs::path write(const std::string& rel, const std::string& text) const {
-    const fs::path p = path / rel;
-    std::ofstream(p) << text;
-    return p;
-  }
+// Each test's directory holds chips/ and systems/.
+struct temp_dir : test::temp_dir {
+  temp_dir() : test::temp_dir({"chips", "systems"}) {}
 };
-
-std::string replace(std::string s, const std::string& from, const std::string& to) {
-  const auto pos = s.find(from);
-  EXPECT_NE(pos, std::string::npos) << from;
-  if (pos != std::string::npos) s.replace(pos, from.size(), to);
-  return s;
-}
+using test::replace;
 
 // Loads `text` as chips/t1.toml and returns the profile_error; fails the test when none is thrown.
 profile_error load_error(const std::string& text) {

@@ -1,4 +1,4 @@
-// Embedded workloads: parameter counts and KV bytes against the authors' figures, every model decomposes
+// Shipped models: parameter counts and KV bytes against the authors' figures, every model decomposes
 // with positive work in both phases, work scales as the model says, bad requests name the choices.
 #include <gtest/gtest.h>
 
@@ -13,8 +13,8 @@ namespace {
 dtype_choice bf16() { return {}; }
 
 TEST(Workload, ParameterCountsMatchQuotedFigures) {
-  ASSERT_EQ(embedded_models().size(), 7u);
-  for (const auto& m : embedded_models()) {
+  ASSERT_EQ(known_models().size(), 7u);
+  for (const auto& m : known_models()) {
     const param_counts p = count_params(m);
     // Totals within 1.5% (biases, sinks and the MTP module are not modelled); "active" per the authors'
     // convention within 4% (they round to one decimal: 37B, 3.3B, 5.1B ...).
@@ -37,7 +37,7 @@ TEST(Workload, KvBytesPerTokenMatchPublishedFigures) {
 }
 
 TEST(Workload, EveryModelDecomposesWithPositiveWork) {
-  for (const auto& m : embedded_models()) {
+  for (const auto& m : known_models()) {
     for (phase ph : {phase::decode, phase::prefill}) {
       workload_request r{m.slug, ph, 4, 512, {}};
       const workload_plan p = decompose(r, bf16());
