@@ -1,27 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks of the command line: bad input gets a clear message and exit code 2 with no partial
 # output file; a small run writes Google-Benchmark JSON that compare.py accepts.
-set -u
-bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export INFERMARK_RESULTS_DIR=$tmp
-fails=0
-
-expect() {  # expect <exit code> <text in stderr/stdout> -- <args...>
-  local want=$1 needle=$2
-  shift 3
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL: infermark $* exited $rc, expected $want"; echo "$out" | tail -5; fails=$((fails + 1)); return
-  fi
-  if ! grep -qF -- "$needle" <<<"$out"; then
-    echo "FAIL: infermark $* output lacks '$needle'"; echo "$out" | tail -5; fails=$((fails + 1)); return
-  fi
-  echo "ok: infermark $* -> $rc"
-}
+. "$(dirname "$0")/common.bash"
 
 expect 0 "infermark"        -- --version
 expect 0 "run"              -- --help
@@ -42,7 +22,8 @@ expect 0 "deepseek-v3"                          -- list workloads
 expect 0 "cloudmatrix-384"                      -- list profiles
 expect 2 "unknown mode 'fast'"                 -- run --no-probe --mode fast --case gemm:m1n2k3:fp32
 expect 2 "no implementation named 'x:y'"       -- run --no-probe --case gemm:m1n2k3:fp32 --impl x:y
-[ -z "$(ls -A "$tmp")" ] || { echo "FAIL: a refused command left files: $(ls -A "$tmp")"; fails=$((fails + 1)); }
+left=$(cd "$tmp" && find . -mindepth 1 ! -path ./results)
+[ -z "$left" ] || fail "a refused command left files: $left"
 
 # A small real run: verified, timed, Google Benchmark JSON that compare.py reads unchanged.
 expect 0 "1 verified, 0 failed" -- run --no-probe --case gemm:m17n64k33:fp32 --backend serial --repetitions 3 --min-time 0.01 --out "$tmp/r.json"

@@ -3,28 +3,9 @@
 # known shifts (0 unchanged, 1 a 10% regression, 3 noisy, 2 different machines or bad input), the output
 # formats and exports, plain Google Benchmark JSON, baselines, the A/B mode (with a prebuilt base binary),
 # and the callgrind tier on one tiny case (skipped with a message when valgrind is missing).
-set -u
-bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export INFERMARK_RESULTS_DIR=$tmp/results
-mkdir -p "$INFERMARK_RESULTS_DIR"
-fails=0
+. "$(dirname "$0")/common.bash"
+EXPECT_TAIL=8
 
-expect() {  # expect <exit code> <text in stdout/stderr> -- <args...>
-  local want=$1 needle=$2
-  shift 3
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL: infermark $* exited $rc, expected $want"; echo "$out" | tail -8; fails=$((fails + 1)); return
-  fi
-  if ! grep -qF -- "$needle" <<<"$out"; then
-    echo "FAIL: infermark $* output lacks '$needle'"; echo "$out" | tail -8; fails=$((fails + 1)); return
-  fi
-  echo "ok: infermark $* -> $rc"
-}
 
 # gen FILE FINGERPRINT(or "plain") then "NAME MEDIAN_MS SPREAD N PHASE" per case: N repetitions at
 # MEDIAN * exp(SPREAD * z), z evenly spaced over [-1.5, 1.5] (shifted by PHASE), in rotated order.

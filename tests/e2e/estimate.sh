@@ -1,28 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end checks of `estimate`, `calibrate` and `profiles`: tables, JSON shape, bad input -> exit 2
 # with the valid choices. The host profile is left out (it would measure the probe).
-set -u
-bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export INFERMARK_RESULTS_DIR=$tmp
-fails=0
+. "$(dirname "$0")/common.bash"
 P=h100-sxm,h200,ascend-910c,sunrise-s2,gb200-nvl72,cloudmatrix-384
 
-expect() {  # expect <exit code> <text in stderr/stdout> -- <args...>
-  local want=$1 needle=$2
-  shift 3
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL: infermark $* exited $rc, expected $want"; echo "$out" | tail -5; fails=$((fails + 1)); return
-  fi
-  if ! grep -qF -- "$needle" <<<"$out"; then
-    echo "FAIL: infermark $* output lacks '$needle'"; echo "$out" | tail -5; fails=$((fails + 1)); return
-  fi
-  echo "ok: infermark $* -> $rc"
-}
 
 E="estimate --profiles $P"
 expect 0 "h100-sxm          fp8"   -- $E --workload deepseek-v3 --phase decode --batch 128 --context 4096

@@ -3,14 +3,7 @@
 # the host probe) becomes an HTML report that headless Chromium renders with its headings and charts, no
 # "NaN"/"undefined", and a screenshot that is not blank; Markdown goes to a file and to stdout.
 # Usage: report_render.sh <infermark binary> <source dir>
-set -u
-bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export INFERMARK_RESULTS_DIR=$tmp/results
-mkdir -p "$INFERMARK_RESULTS_DIR"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/common.bash"
 
 chromium_bin=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$chromium_bin" ]; then
@@ -18,16 +11,6 @@ if [ -z "$chromium_bin" ]; then
   exit 1
 fi
 
-expect() {  # expect <exit code> <text in stderr/stdout> -- <args...>
-  local want=$1 needle=$2
-  shift 3
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$want" ]; then fail "infermark $* exited $rc, expected $want"; echo "$out" | tail -5; return; fi
-  if ! grep -qF -- "$needle" <<<"$out"; then fail "infermark $* output lacks '$needle'"; echo "$out" | tail -5; return; fi
-  echo "ok: infermark $* -> $rc"
-}
 
 # Bad input: exit 2, the file and the problem named, nothing written.
 echo '{ not json' >"$tmp/garbage.json"
