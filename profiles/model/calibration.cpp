@@ -81,11 +81,7 @@ double peak_of_bound(const profile& t, bound_kind b, const std::string& dtype) {
 }  // namespace
 
 std::vector<op_overhead> load_overheads(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> files;
-  if (std::filesystem::is_directory(dir))
-    for (const auto& e : std::filesystem::directory_iterator(dir))
-      if (e.path().extension() == ".toml") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
+  const std::vector<std::filesystem::path> files = toml_read::files(dir);
   std::vector<op_overhead> out;
   std::set<std::string> vendors;
   for (const auto& f : files) {
@@ -168,11 +164,7 @@ bound_kind parse_bound(std::string_view name) {
 std::vector<calibration_point> load_calibration(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) throw std::invalid_argument(fmt::format("calibration directory '{}' does not exist", dir.string()));
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.is_regular_file() && e.path().extension() == ".toml") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
+  const std::vector<fs::path> files = toml_read::files(dir);
   std::vector<calibration_point> out;
   std::map<std::string, std::string> ids;  // id -> origin
   for (const auto& f : files) {

@@ -4,10 +4,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <variant>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "profiles/model/profile.hpp"
 #include "profiles/model/toml_read.hpp"
 #include "profiles/model/workload.hpp"
@@ -28,8 +29,9 @@ struct key_spec {
   field f;
   bool required;
 };
-const std::map<std::string, key_spec, std::less<>>& top_keys() {
-  static const std::map<std::string, key_spec, std::less<>> k = {
+using key_table = std::map<std::string, key_spec, std::less<>>;
+const key_table& top_keys() {
+  static const key_table k = {
       {"name", {&model_config::name, true}},
       {"source", {&model_config::source, true}},
       {"hidden", {&model_config::hidden, true}},
@@ -58,8 +60,8 @@ const std::map<std::string, key_spec, std::less<>>& top_keys() {
   };
   return k;
 }
-const std::map<std::string, key_spec, std::less<>>& quoted_keys() {
-  static const std::map<std::string, key_spec, std::less<>> k = {
+const key_table& quoted_keys() {
+  static const key_table k = {
       {"total_params", {&model_config::quoted_total_params, true}},
       {"active_params", {&model_config::quoted_active_params, true}},
       {"source", {&model_config::quoted_source, true}},
@@ -69,7 +71,7 @@ const std::map<std::string, key_spec, std::less<>>& quoted_keys() {
 }
 constexpr std::string_view kEnumKeys[] = {"attention", "scoring", "activation"};
 
-std::string valid_keys(const std::map<std::string, key_spec, std::less<>>& keys, bool with_enums) {
+std::string valid_keys(const key_table& keys, bool with_enums) {
   std::vector<std::string> v;
   for (const auto& [name, spec] : keys) v.push_back(name);
   if (with_enums) {
@@ -77,9 +79,7 @@ std::string valid_keys(const std::map<std::string, key_spec, std::less<>>& keys,
     v.emplace_back("[quoted]");
   }
   std::sort(v.begin(), v.end());
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
+  return fmt::format("{}", fmt::join(v, ", "));
 }
 
 struct reader {
@@ -114,7 +114,7 @@ struct reader {
         spec.f);
   }
   // Sets the keys of `t` from `keys` (plus the enum keys at the top level); checks the required ones.
-  void read(const toml::table& t, const std::map<std::string, key_spec, std::less<>>& keys, const std::string& prefix, bool top) const {
+  void read(const toml::table& t, const key_table& keys, const std::string& prefix, bool top) const {
     for (auto&& kv : t) {
       const std::string key(kv.first.str());
       const toml::node& v = kv.second;
@@ -194,10 +194,7 @@ model_config load_model(const std::filesystem::path& file) {
 
 std::vector<model_config> load_models(const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir)) throw std::invalid_argument(fmt::format("model directory '{}' does not exist", dir.string()));
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.path().extension() == ".toml") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
+  const std::vector<std::filesystem::path> files = toml_read::files(dir);
   if (files.empty()) throw std::invalid_argument(fmt::format("model directory '{}' holds no *.toml file", dir.string()));
   std::vector<model_config> out;
   for (const auto& f : files) out.push_back(load_model(f));

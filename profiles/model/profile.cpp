@@ -573,13 +573,7 @@ profile_db profile_db::load(const std::filesystem::path& dir) {
   profile_db db;
   for (const auto& [sub, kind] : {std::pair{"chips", profile_kind::chip}, std::pair{"systems", profile_kind::system}}) {
     const fs::path d = dir / sub;
-    if (!fs::is_directory(d)) continue;
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(d)) {
-      if (e.is_regular_file() && e.path().extension() == ".toml") files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
+    for (const auto& f : toml_read::files(d)) {
       const std::string stem = f.stem().string();
       const bool slug_ok = !stem.empty() && std::all_of(stem.begin(), stem.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';

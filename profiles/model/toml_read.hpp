@@ -1,8 +1,11 @@
-// Shared by the data-file loaders (profile.cpp, calibration.cpp, models.cpp): parsing a TOML file into a
-// profile_error on bad syntax, and the line of a node for messages. Internal to profiles/model.
+// Shared by the data-file loaders (profile.cpp, calibration.cpp, models.cpp): the *.toml files of a
+// directory, parsing one into a profile_error on bad syntax, and the line of a node for messages.
+// Internal to profiles/model.
 #pragma once
+#include <algorithm>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -14,6 +17,16 @@ namespace infermark::toml_read {
 inline int line_of(const toml::node* n) {
   const int line = n ? static_cast<int>(n->source().begin.line) : 1;
   return line > 0 ? line : 1;
+}
+
+// The regular *.toml files of `dir` by path (none when dir is not a directory).
+inline std::vector<std::filesystem::path> files(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  if (!std::filesystem::is_directory(dir)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".toml") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // The parsed file; a syntax error is a profile_error at its line with an empty key.
