@@ -1,11 +1,14 @@
 // Attention in the harness: descriptor
 //   "attn:b<seqs>q<query tokens per seq>ctx<context>hq<q heads>hkv<kv heads>dk<head dim>[dv<v dim>][bs<block>]
-//        [win<window>][split<kv splits>]:<dtype>[:sinks=on][:mla=on][:lens=mixed][:cache=cold]"
+//        [win<window>][split<kv splits>]:<dtype>[:sinks=on][:mla=on][:lens=mixed][:cache=cold]
+//        [:blocks=contiguous]"
 // over kernels/attention. Decode is q1 (q2: multi-token prediction), prefill q == ctx, chunked prefill
 // q < ctx. dtype fp32 / bf16: Q, K, V in that format; int8 / fp8: bf16 Q with an int8 / fp8 e4m3 KV cache
 // (per-token scales). mla=on: absorbed MLA (one shared cache row of dk values, v = its first dv).
 // lens=mixed: context lengths spread over [ctx/2, ctx] (seeded). cache=cold: the KV cache is replicated
 // over >= 4x the last-level cache and each run uses the next copy (block tables offset per copy).
+// blocks=contiguous: each sequence's cache blocks in order, one after the other (default shuffled: as a
+// long-running server's allocator leaves them).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -146,10 +149,11 @@ class attention_case final : public kernel_case {
         std::copy_n(vs_.begin(), set_slots, vs_.begin() + set * set_slots);
       }
     }
-    // Block tables: logical blocks of all sequences shuffled over a copy's physical blocks.
+    // Block tables: logical blocks of all sequences over a copy's physical blocks, shuffled (blocks=shuffled)
+    // or in order (blocks=contiguous).
     std::vector<std::int32_t> phys(static_cast<std::size_t>(p_.blocks_per_set));
     std::iota(phys.begin(), phys.end(), 0);
-    std::shuffle(phys.begin(), phys.end(), rng);
+    if (x.option("blocks") == "shuffled") std::shuffle(phys.begin(), phys.end(), rng);
     tables_.resize(static_cast<std::size_t>(p_.sets));
     for (int set = 0; set < p_.sets; ++set) {
       auto& t = tables_[static_cast<std::size_t>(set)];
@@ -294,7 +298,8 @@ op_def make_attention_op() {
       {{"sinks", "one attention-sink logit per query head (gpt-oss)", {"off", "on"}, "off"},
        {"mla", "absorbed MLA: one shared cache row, v = its first dv values", {"off", "on"}, "off"},
        {"lens", "equal: every sequence has ctx tokens; mixed: seeded lengths in [ctx/2, ctx]", {"equal", "mixed"}, "equal"},
-       {"cache", "hot: one KV cache; cold: copies rotated over >= 4x the last-level cache", {"hot", "cold"}, "hot"}}};
+       {"cache", "hot: one KV cache; cold: copies rotated over >= 4x the last-level cache", {"hot", "cold"}, "hot"},
+       {"blocks", "shuffled: sequences' blocks scattered over the cache (a long-running server's allocator); contiguous: each sequence's blocks in order, one after the other", {"shuffled", "contiguous"}, "shuffled"}}};
   op.implementations = attention_choices;
   op.footprint_bytes = [](const descriptor& x) {
     const attn_problem p = to_problem(x);

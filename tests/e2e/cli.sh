@@ -28,6 +28,9 @@ left=$(cd "$tmp" && find . -mindepth 1 ! -path ./results)
 # A small real run: verified, timed, Google Benchmark JSON that compare.py reads unchanged.
 expect 0 "1 verified, 0 failed" -- run --no-probe --case gemm:m17n64k33:fp32 --backend serial --repetitions 3 --min-time 0.01 --out "$tmp/r.json"
 expect 0 "descriptor: gemm:" -- list kernels
+# The paged cache's block placement: both verified against the reference; a bad value lists the choices.
+expect 0 "2 verified, 0 failed" -- run --no-probe --mode correctness --backend serial --case attn:b3q1ctx100hq8hkv2dk64:bf16:blocks=contiguous --case attn:b3q1ctx100hq8hkv2dk64:bf16:lens=mixed:blocks=shuffled --out "$tmp/blocks.json"
+expect 2 "option 'blocks' has no value 'random'; valid choices: shuffled, contiguous" -- run --no-probe --case attn:b1q1ctx16hq2hkv2dk64:bf16:blocks=random
 if [ -x /usr/bin/python3 ] && [ -f /usr/share/benchmark/compare.py ]; then
   if out=$(/usr/bin/python3 /usr/share/benchmark/compare.py benchmarks "$tmp/r.json" "$tmp/r.json" 2>&1); then
     grep -q "gemm:m17n64k33:fp32" <<<"$out" && echo "ok: compare.py reads the results" || { echo "FAIL: compare.py output lacks the case"; echo "$out"; fails=$((fails + 1)); }
