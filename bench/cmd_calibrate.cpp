@@ -16,16 +16,17 @@ namespace infermark {
 command calibrate_command() {
   return {"calibrate", "fit the per-target x kernel-class x dtype efficiency factors; report leave-one-out errors",
           [](CLI::App& sub, const global_options&) -> std::function<int()> {
-            auto out = std::make_shared<std::string>((std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration" / "fitted.json").string());
+            auto out = std::make_shared<std::string>();  // empty: <profiles dir>/calibration/fitted.json
             auto format = std::make_shared<std::string>("table");
-            sub.add_option("--out", *out, "where to write the fitted factors (JSON)")->capture_default_str();
+            sub.add_option("--out", *out, "where to write the fitted factors (JSON; default <profiles dir>/calibration/fitted.json)");
             sub.add_option("--format", *format, "table | json (what is printed)")->capture_default_str();
             return [out, format] {
               if (*format != "table" && *format != "json")
                 throw std::invalid_argument(fmt::format("unknown format '{}'; valid choices: table, json", *format));
+              const std::filesystem::path dir = profiles_dir() / "calibration";
+              if (out->empty()) *out = (dir / "fitted.json").string();
               check_writable(*out);
-              const profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
-              const std::filesystem::path dir = std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration";
+              const profile_db db = profile_db::load(profiles_dir());
               const efficiency_model model(db, load_calibration(dir), load_overheads(dir));
               const nlohmann::json fitted = calibration_json(model);
               write_json_atomically(*out, fitted);

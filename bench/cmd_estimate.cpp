@@ -223,7 +223,7 @@ estimate_report compute_estimate(const estimate_flags& fl, bool ep_only, bool pa
   }
   if (f->price_kwh != 0 || f->subsidy != 0) (void)energy_cost_per_mtok(1, f->price_kwh, f->subsidy);
 
-  profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
+  profile_db db = profile_db::load(profiles_dir());
   std::vector<std::string> targets;
   if (f->profiles == "all") {
     targets = db.slugs();
@@ -258,7 +258,7 @@ estimate_report compute_estimate(const estimate_flags& fl, bool ep_only, bool pa
                                             "no usable results: run 'infermark run' first (or pass --results FILE)",
                                             rf.empty() ? g.results_dir + " (no run-*.json)" : rf.string()));
 
-  const std::filesystem::path cal = std::filesystem::path(INFERMARK_PROFILES_DIR) / "calibration";
+  const std::filesystem::path cal = profiles_dir() / "calibration";
   const efficiency_model model(db, load_calibration(cal), load_overheads(cal));
   return estimate(db, model, targets, opt);
 }

@@ -41,7 +41,7 @@ command list_command() {
                 return 0;
               }
               if (*what == "profiles") {
-                const profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
+                const profile_db db = profile_db::load(profiles_dir());
                 for (const auto& slug : db.slugs()) {
                   const profile& p = db.get(slug);
                   std::cout << fmt::format("{:<20} {} {}\n", slug, p.vendor, p.name);

@@ -87,7 +87,7 @@ command profiles_command() {
             show->add_option("--format", *format, "table | json")->capture_default_str();
             sub.require_subcommand(1);
             return [name, format, list, &g] {
-              profile_db db = profile_db::load(INFERMARK_PROFILES_DIR);
+              profile_db db = profile_db::load(profiles_dir());
               if (list->parsed()) {
                 print_list(db, std::cout);
                 return 0;

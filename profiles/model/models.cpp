@@ -193,7 +193,7 @@ model_config load_model(const std::filesystem::path& file) {
 }
 
 std::vector<model_config> load_models(const std::filesystem::path& dir) {
-  if (!std::filesystem::is_directory(dir)) throw std::invalid_argument(fmt::format("model directory '{}' does not exist", dir.string()));
+  if (!std::filesystem::is_directory(dir)) throw std::invalid_argument(fmt::format("model directory '{}' does not exist (models/ of the profiles directory: --profiles-dir or INFERMARK_PROFILES_DIR)", dir.string()));
   const std::vector<std::filesystem::path> files = toml_read::files(dir);
   if (files.empty()) throw std::invalid_argument(fmt::format("model directory '{}' holds no *.toml file", dir.string()));
   std::vector<model_config> out;
@@ -202,7 +202,13 @@ std::vector<model_config> load_models(const std::filesystem::path& dir) {
 }
 
 const std::vector<model_config>& known_models() {
-  static const std::vector<model_config> models = load_models(std::filesystem::path(INFERMARK_PROFILES_DIR) / "models");
+  // Loaded on first use, again if profiles_dir() has changed since.
+  static std::filesystem::path from;
+  static std::vector<model_config> models;
+  if (models.empty() || from != profiles_dir()) {
+    models = load_models(profiles_dir() / "models");
+    from = profiles_dir();
+  }
   return models;
 }
 

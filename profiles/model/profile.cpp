@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include <fmt/format.h>
@@ -565,10 +566,31 @@ std::vector<system_total> system_totals(const profile& system, const profile& ch
   return out;
 }
 
+namespace {
+std::filesystem::path& current_profiles_dir() {
+  static std::filesystem::path dir = default_profiles_dir();
+  return dir;
+}
+}  // namespace
+
+std::filesystem::path default_profiles_dir() {
+  if (const char* d = std::getenv("INFERMARK_PROFILES_DIR"); d != nullptr && *d != '\0') return d;
+  return INFERMARK_PROFILES_DIR;
+}
+const std::filesystem::path& profiles_dir() { return current_profiles_dir(); }
+void set_profiles_dir(std::filesystem::path dir) { current_profiles_dir() = std::move(dir); }
+
 profile_db profile_db::load(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) {
-    throw std::invalid_argument(fmt::format("profiles directory '{}' does not exist", dir.string()));
+    throw std::invalid_argument(fmt::format("profiles directory '{}' does not exist (--profiles-dir or INFERMARK_PROFILES_DIR: "
+                                            "a directory holding chips/, systems/, calibration/ and models/)",
+                                            dir.string()));
+  }
+  if (toml_read::files(dir / "chips").empty()) {
+    throw std::invalid_argument(fmt::format("profiles directory '{}' holds no chip profile (chips/*.toml); it should hold "
+                                            "chips/, systems/, calibration/ and models/",
+                                            dir.string()));
   }
   profile_db db;
   for (const auto& [sub, kind] : {std::pair{"chips", profile_kind::chip}, std::pair{"systems", profile_kind::system}}) {

@@ -38,6 +38,15 @@ struct figure : sourced_value {
   std::string origin;      // "file:line" of the figure's table, for messages
 };
 
+// The profile data directory: chips/, systems/ (profile_db::load), calibration/ (load_calibration,
+// load_overheads) and models/ (known_models). $INFERMARK_PROFILES_DIR when set and non-empty, else the
+// source tree's profiles/ (compiled in); the CLI's --profiles-dir replaces it with set_profiles_dir before
+// any command runs. Nothing checks the directory until a loader reads it.
+const std::filesystem::path& profiles_dir();
+void set_profiles_dir(std::filesystem::path dir);
+// $INFERMARK_PROFILES_DIR when set and non-empty, else the compiled-in source directory.
+std::filesystem::path default_profiles_dir();
+
 // Malformed profile or calibration file. what(): "<file>:<line>: key '<key>': <problem>".
 class profile_error : public std::invalid_argument {
  public:

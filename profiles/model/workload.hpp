@@ -64,7 +64,8 @@ struct model_config {
 model_config load_model(const std::filesystem::path& file);
 // Every *.toml of `dir`, by file name; throws std::invalid_argument when dir is missing or empty.
 std::vector<model_config> load_models(const std::filesystem::path& dir);
-// The models of INFERMARK_PROFILES_DIR/models, loaded on first use.
+// The models of profiles_dir()/models, loaded on first use (and again after set_profiles_dir changes it:
+// references from before then are invalid).
 const std::vector<model_config>& known_models();
 // Throws std::invalid_argument naming the bad name and listing the valid ones.
 const model_config& find_model(std::string_view slug);

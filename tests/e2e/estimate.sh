@@ -57,5 +57,20 @@ expect 0 "[vendor] NVIDIA H100 datasheet" -- profiles show h100-sxm
 expect 0 "unknown: No public specification found." -- profiles show sunrise-s2
 expect 2 "unknown profile 'tpu-v5'; valid choices: ascend-910b" -- profiles show tpu-v5
 
+# The profile data read from elsewhere (--profiles-dir, INFERMARK_PROFILES_DIR): a copy without one
+# system and one model; calibrate's default output goes into the copy.
+cp -r "$(dirname "$0")/../../profiles" "$tmp/prof"
+rm "$tmp/prof/systems/cloudmatrix-384.toml" "$tmp/prof/models/qwen3-30b-a3b.toml" "$tmp/prof/calibration/fitted.json"
+expect 0 "gb200-nvl72"              -- --profiles-dir "$tmp/prof" profiles list
+expect 2 "unknown profile 'cloudmatrix-384'; valid choices: ascend-910b" -- --profiles-dir "$tmp/prof" profiles show cloudmatrix-384
+INFERMARK_PROFILES_DIR=$tmp/prof expect 2 "unknown profile 'cloudmatrix-384'" -- profiles show cloudmatrix-384
+expect 2 "unknown workload 'qwen3-30b-a3b'; valid choices: deepseek-v2-lite, deepseek-v3, gpt-oss-120b, llama-2-70b, mixtral-8x7b, qwen3-235b-a22b" -- --profiles-dir "$tmp/prof" estimate --workload qwen3-30b-a3b --batch 1 --context 1
+expect 0 "wrote $tmp/prof/calibration/fitted.json" -- --profiles-dir "$tmp/prof" calibrate
+[ -s "$tmp/prof/calibration/fitted.json" ] && echo "ok: calibrate wrote into --profiles-dir" || { echo "FAIL: no fitted.json in --profiles-dir"; fails=$((fails + 1)); }
+expect 2 "profiles directory '$tmp/none' does not exist" -- --profiles-dir "$tmp/none" profiles list
+mkdir "$tmp/empty"
+expect 2 "profiles directory '$tmp/empty' holds no chip profile" -- --profiles-dir "$tmp/empty" profiles list
+INFERMARK_PROFILES_DIR=$tmp/empty expect 2 "model directory '$tmp/empty/models' does not exist" -- list workloads
+
 [ $fails = 0 ] && echo "all estimate e2e checks passed" || echo "$fails estimate e2e check(s) failed"
 exit $fails
