@@ -84,6 +84,29 @@ TEST(Models, ShippedFilesLoadWithTheirShapes) {
   EXPECT_EQ(llama.act, moe_activation::swiglu);
 }
 
+// known_models() reads profiles_dir()/models, and reads again when set_profiles_dir moves it.
+TEST(Models, KnownModelsFollowTheProfilesDirectory) {
+  const fs::path shipped = profiles_dir();
+  EXPECT_EQ(shipped, default_profiles_dir());
+  temp_dir d({"models"});
+  d.write("models/tiny-moe.toml", kModel);
+  set_profiles_dir(d.path);
+  std::vector<std::string> slugs;
+  for (const auto& m : known_models()) slugs.push_back(m.slug);
+  EXPECT_EQ(slugs, std::vector<std::string>{"tiny-moe"});
+  EXPECT_EQ(find_model("tiny-moe").experts, 8);
+  EXPECT_THROW(find_model("deepseek-v3"), std::invalid_argument);
+  set_profiles_dir(d.path / "none");
+  try {
+    (void)known_models();
+    ADD_FAILURE() << "a missing models/ loaded";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find((d.path / "none" / "models").string()), std::string::npos) << e.what();
+  }
+  set_profiles_dir(shipped);
+  EXPECT_EQ(known_models().size(), 7u);
+}
+
 TEST(Models, ValidFileLoads) {
   temp_dir d;
   const model_config m = load_model(d.write("tiny-moe.toml", kModel));
