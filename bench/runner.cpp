@@ -22,16 +22,24 @@ namespace infermark {
 namespace {
 
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true);
+  static const char msg[] = "\ninfermark: interrupted: finishing the current case, then writing the results so far "
+                            "(interrupt again to stop at once)\n";
+  (void)!write(STDERR_FILENO, msg, sizeof msg - 1);  // async-signal-safe
+}
 
 // Installs a SIGINT/SIGTERM handler for the lifetime of a run: the current case finishes, then the
-// results gathered so far are written (atomically) and the run stops.
+// results gathered so far are written (atomically) and the run stops. The handler is one-shot
+// (SA_RESETHAND): a second signal takes the default action and ends the process at once, so a case that
+// never returns (a hung kernel) can still be stopped; the results file is then not written at all.
 class interrupt_guard {
  public:
   interrupt_guard() {
     g_interrupted.store(false);
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
