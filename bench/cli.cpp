@@ -29,8 +29,8 @@ int cli_main(int argc, char** argv) {
   g.results_dir = default_results_dir().string();
   for (int i = 0; i < argc; ++i) g.command_line += (i ? " " : "") + std::string(argv[i]);
   app.add_option("--results-dir", g.results_dir, "where probe caches and results files live")->capture_default_str();
-  g.profiles_dir = default_profiles_dir().string();
-  app.add_option("--profiles-dir", g.profiles_dir, "the profile data: chips/, systems/, calibration/, models/ (also INFERMARK_PROFILES_DIR)")
+  std::string profiles = default_profiles_dir().string();
+  app.add_option("--profiles-dir", profiles, "the profile data: chips/, systems/, calibration/, models/ (also INFERMARK_PROFILES_DIR)")
       ->capture_default_str();
   app.add_option("--max-isa", g.max_isa, "cap kernel dispatch: amx | avx512 | avx2 | neon | generic (also INFERMARK_MAX_ISA)");
 
@@ -45,11 +45,11 @@ int cli_main(int argc, char** argv) {
   // CLI11 reports a mistyped subcommand as "A subcommand is required"; name it and the choices instead.
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--results-dir" || a == "--max-isa" || a == "--profiles-dir") {
-      ++i;
+    if (a.rfind("-", 0) == 0) {  // a global option; one that takes a value (not as --opt=value) skips it too
+      const CLI::Option* o = app.get_option_no_throw(a);
+      if (o != nullptr && o->get_items_expected_min() > 0) ++i;
       continue;
     }
-    if (a.rfind("-", 0) == 0) continue;
     if (std::find(names.begin(), names.end(), a) == names.end()) {
       std::cerr << fmt::format("infermark: error: unknown subcommand '{}'; valid choices: {}\n", a, fmt::join(names, ", "));
       return 2;
@@ -72,7 +72,7 @@ int cli_main(int argc, char** argv) {
 
   try {
     if (!g.max_isa.empty()) set_max_isa(g.max_isa);
-    set_profiles_dir(g.profiles_dir);
+    set_profiles_dir(profiles);
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return action();
   } catch (const std::exception& e) {

@@ -17,7 +17,6 @@ namespace infermark {
 struct global_options {
   std::string results_dir;   // --results-dir (default: default_results_dir())
   std::string max_isa;       // --max-isa, applied before any action runs
-  std::string profiles_dir;  // --profiles-dir (default: default_profiles_dir()), applied before any action runs
   std::string command_line;  // the whole command line, for results files
 };
 

@@ -587,11 +587,6 @@ profile_db profile_db::load(const std::filesystem::path& dir) {
                                             "a directory holding chips/, systems/, calibration/ and models/)",
                                             dir.string()));
   }
-  if (toml_read::files(dir / "chips").empty()) {
-    throw std::invalid_argument(fmt::format("profiles directory '{}' holds no chip profile (chips/*.toml); it should hold "
-                                            "chips/, systems/, calibration/ and models/",
-                                            dir.string()));
-  }
   profile_db db;
   for (const auto& [sub, kind] : {std::pair{"chips", profile_kind::chip}, std::pair{"systems", profile_kind::system}}) {
     const fs::path d = dir / sub;
@@ -604,6 +599,11 @@ profile_db profile_db::load(const std::filesystem::path& dir) {
       if (stem == "host") throw profile_error(f.string(), 1, "", "'host' is reserved for the probed host profile");
       db.add(load_profile(f, kind));
     }
+  }
+  if (std::none_of(db.profiles_.begin(), db.profiles_.end(), [](const auto& e) { return e.second.kind == profile_kind::chip; })) {
+    throw std::invalid_argument(fmt::format("profiles directory '{}' holds no chip profile (chips/*.toml); it should hold "
+                                            "chips/, systems/, calibration/ and models/",
+                                            dir.string()));
   }
   for (const auto& [slug, p] : db.profiles_) {
     if (p.kind != profile_kind::system) continue;
