@@ -22,10 +22,11 @@ function(infermark_isa_sources out)
         list(APPEND kept ${src})
       endif()
     elseif(src MATCHES "_avx512vbmi\\.cpp$")
-      # AVX-512 plus VBMI (byte permutes): kept out of the plain AVX-512 files so the compiler cannot
-      # use VBMI there (Skylake-X and Cooper Lake have AVX-512 without it); called only when detected.
+      # AVX-512 plus VBMI (byte permutes) and GFNI (bit-matrix byte transforms): kept out of the plain
+      # AVX-512 files so the compiler cannot use them there (Skylake-X and Cooper Lake have AVX-512
+      # without either; Ice Lake, Sapphire Rapids and Zen 4 / 5 have both); called only when detected.
       if(INFERMARK_X86)
-        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS};-mavx512vbmi")
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${INFERMARK_AVX512_FLAGS};-mavx512vbmi;-mgfni")
         list(APPEND kept ${src})
       endif()
     elseif(src MATCHES "_amx\\.cpp$")

@@ -34,5 +34,7 @@ inline float bf16_to_f32(bf16_t h) { return std::bit_cast<float>(static_cast<std
 // fp8 e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa; 0x7f/0xff are NaN; no infinities; saturating.
 float fp8_e4m3_to_f32(fp8_t v);
 fp8_t f32_to_fp8_e4m3(float f);
+// Nonzero with a zero exponent field: 1-7 x 2^-9, either sign.
+constexpr bool fp8_is_subnormal(fp8_t v) { return (v & 0x78) == 0 && (v & 0x07) != 0; }
 
 }  // namespace infermark

@@ -71,6 +71,7 @@ cpu_features probe_features() {
     f.avx512vl = os_avx512 && ((b >> 31) & 1);
     f.avx512_vnni = os_avx512 && ((c >> 11) & 1);
     f.avx512_vbmi = os_avx512 && ((c >> 1) & 1);
+    f.gfni = os_avx512 && ((c >> 8) & 1);  // only its EVEX (zmm) form is used
     unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512_bf16 = os_avx512 && ((a1 >> 5) & 1);
@@ -136,7 +137,7 @@ cpu_features effective_features() {
   const isa_level e = effective_isa();
   if (e < isa_level::amx) f.amx_bf16 = f.amx_int8 = false;
   if (e < isa_level::avx512) {
-    f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512_bf16 = f.avx512_vnni = f.avx512_vbmi = false;
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512_bf16 = f.avx512_vnni = f.avx512_vbmi = f.gfni = false;
   }
   if (e < isa_level::avx2) f.avx2 = f.fma = f.f16c = false;
   if (e != isa_level::neon) f.neon = false;
@@ -187,6 +188,7 @@ std::vector<std::string> feature_names(const cpu_features& f) {
   add(f.avx512_bf16, "avx512_bf16");
   add(f.avx512_vnni, "avx512_vnni");
   add(f.avx512_vbmi, "avx512_vbmi");
+  add(f.gfni, "gfni");
   add(f.amx_bf16, "amx_bf16");
   add(f.amx_int8, "amx_int8");
   add(f.neon, "neon");

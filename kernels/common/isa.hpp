@@ -18,6 +18,7 @@ struct cpu_features {
   bool avx512_bf16 = false;  // vdpbf16ps
   bool avx512_vnni = false;  // vpdpbusd
   bool avx512_vbmi = false;  // vpermb / vpermi2b (byte table lookups)
+  bool gfni = false;         // gf2p8affineqb (bit-matrix byte transforms; used in its AVX-512 form)
   bool amx_bf16 = false;     // tdpbf16ps (tile unit usable: CPU, XCR0 and OS permission)
   bool amx_int8 = false;     // tdpbssd and friends
   bool neon = false;

@@ -1,5 +1,6 @@
 // avx512:fp8 -- fp8 e4m3 GEMM through bf16 dot products (AVX512_BF16), with e4m3 -> bf16 by byte table
-// lookups (AVX512_VBMI). Compiled with AVX-512 + VBMI flags, called only when both are detected.
+// lookups (AVX512_VBMI) or bit-matrix transforms (GFNI). Compiled with AVX-512 + VBMI + GFNI flags,
+// called only when all are detected.
 //
 // Every e4m3 value is exactly a bf16 value, so vdpbf16ps forms the same products as fp32 FMAs. The
 // conversion (gemm_fp8_vbmi.hpp) gives the [64][2] pair rows vdpbf16ps takes.
@@ -7,7 +8,8 @@
 // Weights are used in one of two ways, chosen per row block by the driver (direct_tiles):
 //  - few rows (decode: one row tile per block): every tile converts its micro-panel in registers and
 //    nothing else touches it; the weights stream from memory once, at DRAM speed. With 1-2 rows a call
-//    covers 16 scale blocks (decode_kc), each block's sum scaled into the accumulators in registers;
+//    covers 16 scale blocks (decode_kc), each block's sum scaled into the accumulators in registers.
+//    Such a tile converts most rows by two GFNI transforms instead of the table lookups (direct_dots);
 //  - more rows: each 128 x 64 micro-panel (one scale block) is converted once per row block into the
 //    worker's workspace (converts_b) and read by every row tile.
 // The source row block is packed as bf16 pairs, [MR][pairs] per micro-panel, converted by the same
@@ -16,6 +18,93 @@
 
 namespace infermark::gemm_detail {
 namespace {
+
+// Subnormal codes are summed apart. Direct tiles convert the weights in the frame of value x 2^-120:
+// bf16 bits s.0000eee.emmm0000 are the sign and the 7 exponent+mantissa bits of the e4m3 code moved into
+// bf16's fields, two GFNI bit-matrix transforms (low byte e0.mmm.0000, high byte s.000.0.e3e2e1) where the
+// tables take two 128-entry lookups and a sign merge (hot, one core, m1n512k1024: 8.9 -> 7.3 us). Exact
+// for every normal code, but a subnormal code lands on a bf16 denormal, which vdpbf16ps reads as zero.
+// So every k block first sums the normal codes' products (direct tiles: the transforms; the workspace:
+// converted by kNormals), then adds those of the pair rows holding a subnormal (the packed
+// subnormal_masks; rare: an e4m3 subnormal is below 2^-15 of its block's largest value), converted by
+// kSubnormals (add_subnormals). Both paths add the same products in the same order, so the results do
+// not depend on which path (or thread count) took a row. Direct tiles pack the source twice: x 2^119
+// against the transformed rows, x 2^-1 against the subnormal rows, so each product is src x wei / 2,
+// formed exactly (src x 2^119 <= 1.75 x 2^127 stays finite; src x 2^-1 >= 2^-10 stays normal), and the
+// scale multiplier doubles the sums back (kDirectFrame).
+alignas(64) constexpr bf16_byte_tables kSrcTransformed = make_tables(0x1p119f);
+alignas(64) constexpr bf16_byte_tables kSrcSubnormals = make_tables(0x1p-1f);
+alignas(64) constexpr bf16_byte_tables kSubnormals = make_tables(1.0f, true);
+alignas(64) constexpr bf16_byte_tables kNormals = [] {
+  bf16_byte_tables t = make_tables(1.0f);
+  for (int em = 0; em < 8; ++em) t.lo[em] = t.hi[em] = 0;  // zero and the subnormals -> +0
+  return t;
+}();
+constexpr float kDirectFrame = 2.0f;
+static_assert(e4m3_bf16_bits(0x7e, 0x1p119f) == 0x7f60 && e4m3_bf16_bits(0x01, 0x1p-1f) == 0x3a80, "ranges");
+
+struct e4m3_transform {
+  __m512i lo = _mm512_set1_epi64(0x01020408);             // out bit 7-i <- code bit 3-i, i < 4
+  __m512i hi = _mm512_set1_epi64(0x1020400000000080ll);  // out bit 7 <- bit 7; bits 2-0 <- bits 6-4
+  std::int64_t prefetch_bytes = stream_prefetch();        // as e4m3_luts::streamed_row
+  // One 128-byte packed pair row -> bv[0..3] (value x 2^-120, subnormals lost).
+  INFERMARK_ROW_INLINE void row(const fp8_t* b, __m512i (&bv)[NV]) const {
+    if (prefetch_bytes != 0) {
+      _mm_prefetch(reinterpret_cast<const char*>(b) + prefetch_bytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b) + prefetch_bytes + 64, _MM_HINT_T0);
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m512i x = _mm512_loadu_si512(b + 64 * h);
+      const __m512i l = _mm512_gf2p8affine_epi64_epi8(x, lo, 0), u = _mm512_gf2p8affine_epi64_epi8(x, hi, 0);
+      bv[2 * h] = _mm512_unpacklo_epi8(l, u);
+      bv[2 * h + 1] = _mm512_unpackhi_epi8(l, u);
+    }
+  }
+};
+static_assert(fp8_avx512_layout.subnormal_masks, "direct tiles read the masks");
+
+// fix = the products of the subnormal codes in the pair rows of a k block flagged in `mask` (not 0); b:
+// the block's packed e4m3 pair rows, a: the source pairs ([mr][pairs]) in the frame the sums are in.
+// Out of line: inlined, its loop of unknown length had GCC keep the caller's accumulators in memory,
+// storing all of them on every pair row of the main loop (one-row tiles 30-50% slower).
+template <int mr>
+[[gnu::noinline]] void subnormal_dots(__m512 (&fix)[mr][NV], std::int64_t pairs, const std::uint32_t* a, const fp8_t* b,
+                                      std::uint64_t mask) {
+  for (int i = 0; i < mr; ++i)
+    for (int v = 0; v < NV; ++v) fix[i][v] = _mm512_setzero_ps();
+  const e4m3_luts sub(kSubnormals);
+  for (; mask != 0; mask &= mask - 1) {
+    const int q = std::countr_zero(mask);
+    __m512i bv[NV];
+    sub.row(b + q * 128, bv);
+    for (int i = 0; i < mr; ++i) {
+      const __m512i av = _mm512_set1_epi32(static_cast<int>(a[i * pairs + q]));
+      for (int v = 0; v < NV; ++v) fix[i][v] = _mm512_dpbf16_ps(fix[i][v], (__m512bh)av, (__m512bh)bv[v]);
+    }
+  }
+}
+// acc += those products (subnormal_dots), summed apart.
+template <int mr>
+inline void add_subnormals(__m512 (&acc)[mr][NV], std::int64_t pairs, const std::uint32_t* a, const fp8_t* b,
+                           std::uint64_t mask) {
+  if (mask == 0) [[likely]]
+    return;
+  __m512 fix[mr][NV];
+  subnormal_dots<mr>(fix, pairs, a, b, mask);
+  for (int i = 0; i < mr; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_add_ps(acc[i][v], fix[i][v]);
+}
+
+// Products of `pairs` packed rows of a direct tile, from pair row 0 of a k block whose subnormal mask is
+// `mask`; a_sub / a_tr: the source packed for the subnormal / transformed rows ([mr][pairs] each).
+template <int mr>
+inline void direct_dots(__m512 (&acc)[mr][NV], std::int64_t pairs, const std::uint32_t* a_sub,
+                        const std::uint32_t* a_tr, const fp8_t* b, std::uint64_t mask, const e4m3_transform& tr) {
+  bf16_pair_dots<mr>(
+      acc, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return a_tr[i * pairs + q]; },
+      [&](std::int64_t q, __m512i (&bv)[NV]) INFERMARK_ROW_INLINE { tr.row(b + q * 128, bv); });
+  add_subnormals<mr>(acc, pairs, a_sub, b, mask);
+}
 
 struct fp8_avx512 {
   static constexpr std::int64_t MR = 6, NR = fp8_avx512_layout.nr;
@@ -36,26 +125,39 @@ struct fp8_avx512 {
   // block per call: two sets of mr x 4 accumulators would not fit in the 32 registers.
   static constexpr std::int64_t kMultiBlockRows = 2;
   static std::int64_t decode_kc(const gemm_desc& d) { return d.m <= kMultiBlockRows ? 16 * KC : KC; }
-  static std::int64_t a_panel_elems(std::int64_t kc) { return MR * ceil_div(kc, 2); }
+  // Two copies for direct tiles (kSrcSubnormals, then kSrcTransformed: see kDirectFrame), one (kE4m3Bf16) otherwise.
+  static std::int64_t a_panel_elems(std::int64_t kc) { return 2 * MR * ceil_div(kc, 2); }
+  // The driver runs a row block of this many row tiles on the packed weights (run_panel).
+  static bool direct(std::int64_t rows) { return ceil_div(rows, MR) <= direct_tiles; }
   static std::int64_t b_panel_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR; }
   static std::int64_t b_scratch_bytes(std::int64_t kc) { return ceil_div(kc, 2) * 2 * NR * 2; }
   static const fp8_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
     return static_cast<const fp8_t*>(packed) + lowp_offset(d, NR, 2, jp, p0);
   }
-  static void convert_b(const fp8_t* b, std::int64_t kc, std::uint16_t* out) { e4m3_panel_to_bf16(b, kc, out); }
-  // Source micro-panel: MR rows of ceil(kc/2) bf16 pairs each, [MR][pairs] (rows past the end are not
-  // written: tile<mr> reads rows < mr only).
+  static void convert_b(const fp8_t* b, std::int64_t kc, std::uint16_t* out) { e4m3_panel_to_bf16(b, kc, out, kNormals); }
+  // Source micro-panel: MR rows of ceil(kc/2) bf16 pairs each, [MR][pairs], twice for a direct row block
+  // (see kDirectFrame; rows past the end are not written: tile<mr> reads rows < mr only).
   static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0,
                      std::int64_t kc, std::uint32_t* buf) {
     const auto* src = static_cast<const fp8_t*>(args.src);
-    const e4m3_luts lut;
+    const bool dir = direct(mc);
+    const e4m3_luts lut(dir ? kSrcSubnormals : kE4m3Bf16), tr(kSrcTransformed);
     const std::int64_t pairs = ceil_div(kc, 2);
     for (std::int64_t ir = 0; ir < mc; ir += MR) {
       const std::int64_t mr = std::min(MR, mc - ir);
       std::uint32_t* out = buf + (ir / MR) * a_panel_elems(kc);
-      for (std::int64_t i = 0; i < mr; ++i)
-        fp8_row_to_bf16(lut, src + (i0 + ir + i) * d.k + p0, kc, reinterpret_cast<std::uint16_t*>(out + i * pairs));
+      for (std::int64_t i = 0; i < mr; ++i) {
+        const fp8_t* row = src + (i0 + ir + i) * d.k + p0;
+        fp8_row_to_bf16(lut, row, kc, reinterpret_cast<std::uint16_t*>(out + i * pairs));
+        if (dir) fp8_row_to_bf16(tr, row, kc, reinterpret_cast<std::uint16_t*>(out + (MR + i) * pairs));
+      }
     }
+  }
+  // The tile's subnormal masks (lowp_layout), at k block 0 of its panel.
+  static const std::uint64_t* masks(const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
+    const std::int64_t panels = ceil_div(d.n, NR), kb = ceil_div(d.k, gemm_fp8_block);
+    return reinterpret_cast<const std::uint64_t*>(static_cast<const fp8_t*>(args.packed_wei) + panels * NR * ceil_div(d.k, 2) * 2) +
+           (t.j0 / NR) * kb;
   }
 
   // b: converted bf16 pair rows (workspace) or packed e4m3 pair rows (converted here).
@@ -70,14 +172,15 @@ struct fp8_avx512 {
     if constexpr (mr <= kMultiBlockRows && std::is_same_v<B, fp8_t>) {
       if (kc > gemm_fp8_block) return multi_block<mr>(acc, kc, a, b, c, ldc, nr, d, args, t);
     }
-    const auto a_pair = [&](int i, std::int64_t q) { return a[i * pairs + q]; };
     if constexpr (std::is_same_v<B, fp8_t>) {
-      const e4m3_luts lut;
-      bf16_pair_dots<mr>(acc, pairs, a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) { lut.streamed_row(b + q * 128, bv); });
+      const e4m3_transform tr;
+      direct_dots<mr>(acc, pairs, a, a + MR * pairs, b, masks(d, args, t)[t.p0 / gemm_fp8_block], tr);
+      fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t, kDirectFrame);
     } else {
-      bf16_pair_dots<mr>(acc, pairs, a_pair, bf16_rows(b));
+      bf16_pair_dots<mr>(acc, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return a[i * pairs + q]; }, bf16_rows(b));
+      add_subnormals<mr>(acc, pairs, a, b_panel(d, args.packed_wei, t.j0 / NR, t.p0), masks(d, args, t)[t.p0 / gemm_fp8_block]);
+      fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
     }
-    fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
   }
   // kc spans several scale blocks (decode_kc, mr <= kMultiBlockRows; packed e4m3 weights only: decode_kc
   // is K::KC whenever the driver converts into the workspace): each block's sum (blk) is scaled
@@ -90,7 +193,8 @@ struct fp8_avx512 {
     static_assert(KC == gemm_fp8_block, "one k block per scale block");
     const std::int64_t kb = ceil_div(d.k, gemm_fp8_block);
     const float* wscale = args.wei_scale + (t.j0 / gemm_fp8_block) * kb;  // NR divides the block
-    const e4m3_luts lut;
+    const e4m3_transform tr;
+    const std::uint64_t* mask = masks(d, args, t);
     for (std::int64_t b0 = 0; b0 < kc; b0 += KC) {
       // Source: packed per KC block (see gemm_driver.hpp decode_kc), block j at a + j * a_panel_elems(KC).
       const std::uint32_t* ab = a + (b0 / KC) * a_panel_elems(KC);
@@ -99,10 +203,9 @@ struct fp8_avx512 {
       __m512 sum[mr][NV];
       for (int i = 0; i < mr; ++i)
         for (int v = 0; v < NV; ++v) sum[i][v] = _mm512_setzero_ps();
-      const auto a_pair = [&](int i, std::int64_t q) { return ab[i * bpairs + q]; };
-      bf16_pair_dots<mr>(sum, bpairs, a_pair, [&](std::int64_t q, __m512i (&bv)[NV]) { lut.streamed_row(b + (q0 + q) * 128, bv); });
+      direct_dots<mr>(sum, bpairs, ab, ab + MR * bpairs, b + q0 * 128, mask[blk], tr);
       for (int i = 0; i < mr; ++i) {
-        const __m512 sc = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * wscale[blk]);
+        const __m512 sc = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * wscale[blk] * kDirectFrame);
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(sum[i][v], sc, acc[i][v]);
       }
     }

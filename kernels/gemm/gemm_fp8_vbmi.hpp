@@ -15,25 +15,28 @@
 namespace infermark::gemm_detail {
 namespace {
 
-// bf16 bits of the e4m3 code `c` (sign included): its fp32 value has at most 4 significant bits, so the
-// upper half of the fp32 bits is exact.
-constexpr std::uint16_t e4m3_bf16_bits(int c) {
-  return static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(fp8_to_f32_fast(static_cast<std::uint8_t>(c))) >> 16);
+// bf16 bits of the e4m3 code `c` (sign included) times `factor` (a power of two that keeps every code
+// in bf16's normal range or at zero): the fp32 value has at most 4 significant bits, so the upper half
+// of the fp32 bits is exact.
+constexpr std::uint16_t e4m3_bf16_bits(int c, float factor = 1.0f) {
+  return static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(fp8_to_f32_fast(static_cast<std::uint8_t>(c)) * factor) >> 16);
 }
 
 struct bf16_byte_tables {
   alignas(64) std::uint8_t lo[128];
   alignas(64) std::uint8_t hi[128];
 };
-constexpr bf16_byte_tables make_tables() {
+// subnormals_only: normal codes map to +0 (for adding back what a conversion without subnormals lost).
+constexpr bf16_byte_tables make_tables(float factor, bool subnormals_only = false) {
   bf16_byte_tables t{};
   for (int em = 0; em < 128; ++em) {
-    t.lo[em] = static_cast<std::uint8_t>(e4m3_bf16_bits(em) & 0xff);
-    t.hi[em] = static_cast<std::uint8_t>(e4m3_bf16_bits(em) >> 8);
+    const std::uint16_t bits = subnormals_only && !fp8_is_subnormal(static_cast<fp8_t>(em)) ? 0 : e4m3_bf16_bits(em, factor);
+    t.lo[em] = static_cast<std::uint8_t>(bits & 0xff);
+    t.hi[em] = static_cast<std::uint8_t>(bits >> 8);
   }
   return t;
 }
-alignas(64) constexpr bf16_byte_tables kE4m3Bf16 = make_tables();
+alignas(64) constexpr bf16_byte_tables kE4m3Bf16 = make_tables(1.0f);
 static_assert(e4m3_bf16_bits(0x38) == 0x3f80, "1.0");
 static_assert(e4m3_bf16_bits(0x7e) == 0x43e0, "448, the largest finite e4m3");
 static_assert(e4m3_bf16_bits(0x01) == 0x3b00 && e4m3_bf16_bits(0x07) == 0x3c60, "subnormals 2^-9, 7 x 2^-9");
@@ -50,19 +53,19 @@ inline std::int64_t stream_prefetch() {
   return bytes;
 }
 
-// The four table registers, loaded once per tile.
+// The four table registers, loaded once per tile (from kE4m3Bf16, or another make_tables()).
 struct e4m3_luts {
   __m512i lo0, lo1, hi0, hi1, sign;
   std::int64_t prefetch_bytes;  // streamed_row's distance (stream_prefetch())
-  e4m3_luts()
-      : lo0(_mm512_load_si512(kE4m3Bf16.lo)),
-        lo1(_mm512_load_si512(kE4m3Bf16.lo + 64)),
-        hi0(_mm512_load_si512(kE4m3Bf16.hi)),
-        hi1(_mm512_load_si512(kE4m3Bf16.hi + 64)),
+  explicit e4m3_luts(const bf16_byte_tables& t = kE4m3Bf16)
+      : lo0(_mm512_load_si512(t.lo)),
+        lo1(_mm512_load_si512(t.lo + 64)),
+        hi0(_mm512_load_si512(t.hi)),
+        hi1(_mm512_load_si512(t.hi + 64)),
         sign(_mm512_set1_epi8(static_cast<char>(0x80))),
         prefetch_bytes(stream_prefetch()) {}
   // 64 e4m3 bytes (unpack order) -> two vectors of 32 bf16 ([NR][2] order).
-  void convert(__m512i x, __m512i& v0, __m512i& v1) const {
+  INFERMARK_ROW_INLINE void convert(__m512i x, __m512i& v0, __m512i& v1) const {
     const __m512i lo = _mm512_permutex2var_epi8(lo0, x, lo1);  // index bits 0-6; bit 7 (sign) ignored
     __m512i hi = _mm512_permutex2var_epi8(hi0, x, hi1);
     hi = _mm512_ternarylogic_epi32(hi, x, sign, 0xf8);  // hi | (x & 0x80)
@@ -70,13 +73,13 @@ struct e4m3_luts {
     v1 = _mm512_unpackhi_epi8(lo, hi);
   }
   // One 128-byte packed pair row -> bv[0..3].
-  void row(const fp8_t* b, __m512i (&bv)[NV]) const {
+  INFERMARK_ROW_INLINE void row(const fp8_t* b, __m512i (&bv)[NV]) const {
     convert(_mm512_loadu_si512(b), bv[0], bv[1]);
     convert(_mm512_loadu_si512(b + 64), bv[2], bv[3]);
   }
   // row() of a panel streamed from memory: converting leaves too few loads in flight to stream at the
   // read bandwidth on some cores, so the rows prefetch_bytes ahead are prefetched there (stream_prefetch).
-  void streamed_row(const fp8_t* b, __m512i (&bv)[NV]) const {
+  INFERMARK_ROW_INLINE void streamed_row(const fp8_t* b, __m512i (&bv)[NV]) const {
     if (prefetch_bytes != 0) {
       _mm_prefetch(reinterpret_cast<const char*>(b) + prefetch_bytes, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(b) + prefetch_bytes + 64, _MM_HINT_T0);
@@ -86,9 +89,9 @@ struct e4m3_luts {
 };
 
 // A packed e4m3 micro-panel of kc values per column -> bf16 pair rows [ceil(kc/2)][64][2] (the layout the
-// bf16 kernels read; out 64-byte aligned).
-inline void e4m3_panel_to_bf16(const fp8_t* b, std::int64_t kc, std::uint16_t* out) {
-  const e4m3_luts lut;
+// bf16 kernels read; out 64-byte aligned), by the tables `t`.
+inline void e4m3_panel_to_bf16(const fp8_t* b, std::int64_t kc, std::uint16_t* out, const bf16_byte_tables& t = kE4m3Bf16) {
+  const e4m3_luts lut(t);
   for (std::int64_t q = 0; q < ceil_div(kc, 2); ++q) {
     __m512i bv[NV];
     lut.streamed_row(b + q * 128, bv);

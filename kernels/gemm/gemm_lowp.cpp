@@ -14,7 +14,8 @@ std::size_t lowp_bytes(const gemm_desc& d) {
   const std::int64_t panels = ceil_div(d.n, L.nr);
   const std::int64_t elems = panels * L.nr * ceil_div(d.k, L.group) * L.group;
   return static_cast<std::size_t>(elems) * dtype_size(d.dt) +
-         (L.comp ? static_cast<std::size_t>(panels * L.nr) * sizeof(std::int32_t) : 0);
+         (L.comp ? static_cast<std::size_t>(panels * L.nr) * sizeof(std::int32_t) : 0) +
+         (L.subnormal_masks ? static_cast<std::size_t>(panels * ceil_div(d.k, gemm_fp8_block)) * sizeof(std::uint64_t) : 0);
 }
 
 // Weights wei[n][k] (1- or 2-byte elements) into the lowp_layout; zero padding; int8 compensation.
@@ -45,14 +46,35 @@ void lowp_pack_typed(const gemm_desc& d, const T* wei, T* out) {
   }
 }
 
+// The subnormal_masks of a packed fp8 buffer (see lowp_layout).
+template <lowp_layout L>
+void lowp_subnormal_masks(const gemm_desc& d, fp8_t* out) {
+  static_assert(L.nr == 64 && L.group == 2 && gemm_fp8_block == 2 * 64, "a mask covers one k block of 64 rows");
+  const std::int64_t panels = ceil_div(d.n, L.nr), kg = ceil_div(d.k, L.group), kb = ceil_div(d.k, gemm_fp8_block);
+  constexpr std::int64_t row_bytes = L.nr * L.group;
+  auto* masks = reinterpret_cast<std::uint64_t*>(out + panels * kg * row_bytes);
+  for (std::int64_t jp = 0; jp < panels; ++jp) {
+    const fp8_t* panel = out + lowp_offset(d, L.nr, L.group, jp, 0);
+    for (std::int64_t b = 0; b < kb; ++b) {
+      std::uint64_t m = 0;
+      for (std::int64_t r = 0; r < 64 && b * 64 + r < kg; ++r)
+        for (std::int64_t e = 0; e < row_bytes; ++e)
+          if (fp8_is_subnormal(panel[(b * 64 + r) * row_bytes + e])) m |= std::uint64_t{1} << r;
+      masks[jp * kb + b] = m;
+    }
+  }
+}
+
 template <lowp_layout L>
 void lowp_pack(const gemm_desc& d, const void* wei, void* packed) {
   if (d.dt == dtype::bf16)
     lowp_pack_typed<L>(d, static_cast<const bf16_t*>(wei), static_cast<bf16_t*>(packed));
   else if (d.dt == dtype::int8)
     lowp_pack_typed<L>(d, static_cast<const std::int8_t*>(wei), static_cast<std::int8_t*>(packed));
-  else
+  else {
     lowp_pack_typed<L>(d, static_cast<const fp8_t*>(wei), static_cast<fp8_t*>(packed));
+    if constexpr (L.subnormal_masks) lowp_subnormal_masks<L>(d, static_cast<fp8_t*>(packed));
+  }
 }
 
 // Generic microkernels: 4 rows x 8 columns of plain C++; the source is packed as fp32 (bf16, fp8) or
@@ -149,7 +171,7 @@ std::optional<std::string> needs(const gemm_desc& d, const char* impl, dtype dt,
 
 #if defined(__x86_64__) || defined(_M_X64)
 // The AMX kernels read the AVX-512 kernels' packed panels (same layout, same packing); up to two rows they
-// run the AVX-512 microkernels, so fp8 needs VBMI as avx512:fp8 does.
+// run the AVX-512 microkernels, so fp8 needs VBMI and GFNI as avx512:fp8 does.
 const gemm_impl bf16_amx_impl{
     "amx:bf16",
     [](const gemm_desc& d) { return needs(d, "amx:bf16", dtype::bf16, isa_level::amx, effective_features().amx_bf16, "amx_bf16"); },
@@ -162,7 +184,8 @@ const gemm_impl fp8_amx_impl{
     "amx:fp8",
     [](const gemm_desc& d) {
       const cpu_features f = effective_features();
-      return needs(d, "amx:fp8", dtype::fp8, isa_level::amx, f.amx_bf16 && f.avx512_vbmi, "amx_bf16 and avx512_vbmi");
+      return needs(d, "amx:fp8", dtype::fp8, isa_level::amx, f.amx_bf16 && f.avx512_vbmi && f.gfni,
+                   "amx_bf16, avx512_vbmi and gfni");
     },
     lowp_bytes<fp8_avx512_layout>, lowp_pack<fp8_avx512_layout>, fp8_execute_amx, fp8_workspace_amx};
 const gemm_impl bf16_avx512_impl{
@@ -181,8 +204,8 @@ const gemm_impl fp8_avx512_impl{
     "avx512:fp8",
     [](const gemm_desc& d) {
       const cpu_features f = effective_features();
-      return needs(d, "avx512:fp8", dtype::fp8, isa_level::avx512, f.avx512_bf16 && f.avx512_vbmi,
-                   "avx512_bf16 and avx512_vbmi");
+      return needs(d, "avx512:fp8", dtype::fp8, isa_level::avx512, f.avx512_bf16 && f.avx512_vbmi && f.gfni,
+                   "avx512_bf16, avx512_vbmi and gfni");
     },
     lowp_bytes<fp8_avx512_layout>, lowp_pack<fp8_avx512_layout>, fp8_execute_avx512, fp8_workspace_avx512};
 const gemm_impl fp8_fma_avx512_impl{

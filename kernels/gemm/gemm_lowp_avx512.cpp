@@ -35,7 +35,7 @@ struct bf16_avx512 {
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     prefetch_dst<mr>(c, ldc, first);
     const std::int64_t pairs = kc / 2;
-    bf16_pair_dots<mr>(acc, pairs, [&](int i, std::int64_t q) { return load_u32(a + i * lda + 2 * q); }, bf16_rows(b));
+    bf16_pair_dots<mr>(acc, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return load_u32(a + i * lda + 2 * q); }, bf16_rows(b));
     b += pairs * 2 * NR;
     if (kc & 1) {  // odd k: the last pair has one real element; its partner is zero in src and weights
       __m512i bv[NV];

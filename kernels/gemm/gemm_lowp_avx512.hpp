@@ -12,6 +12,11 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+// For the per-row steps of the microkernel loops (conversions, row lambdas): GCC otherwise keeps some
+// out of line once a loop calls them from two places, and each call then passes the converted rows and
+// the accumulators through memory and reloads the conversion tables (seen in the fp8 kernel's code).
+#define INFERMARK_ROW_INLINE __attribute__((always_inline))
+
 namespace infermark::gemm_detail {
 namespace {
 
@@ -59,38 +64,57 @@ inline void prefetch_dst(const float* c, std::int64_t ldc, bool first) {
 // acc[i][:] += sum over `pairs` k pairs of vdpbf16ps(source pair (i, q), weight pair row q): the loop the
 // bf16 and fp8 kernels share. a_pair(i, q) returns row i's pair q as one dword (two bf16);
 // b_row(q, bv) sets bv[0..3] to weight pair row q as bf16 [NR][2] (a load, or a load and a conversion).
+// With one row, even and odd pair rows go to two sets of accumulators, added at the end: a single set
+// is four chains of dependent vdpbf16ps, which held a one-row tile to one pair row per vdpbf16ps latency
+// (hot, one core, m1n512k1024 fp8: 9-11 -> 9 us; a 2 GiB stream, 2 threads, when the read ran at
+// 60 GB/s: 45-54 -> 51-53 GB/s). Every path runs a one-row tile this way, so results do not depend on
+// which path or thread count took the row.
 template <int mr, class APair, class BRow>
 inline void bf16_pair_dots(__m512 (&acc)[mr][NV], std::int64_t pairs, APair a_pair, BRow b_row) {
-#pragma GCC unroll 2
-  for (std::int64_t q = 0; q < pairs; ++q) {
+  const auto row = [&](__m512 (&s)[mr][NV], std::int64_t q) INFERMARK_ROW_INLINE {
     __m512i bv[NV];
     b_row(q, bv);
 #pragma GCC unroll 8
     for (int i = 0; i < mr; ++i) {
       const __m512i av = _mm512_set1_epi32(static_cast<int>(a_pair(i, q)));
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
+      for (int v = 0; v < NV; ++v) s[i][v] = _mm512_dpbf16_ps(s[i][v], (__m512bh)av, (__m512bh)bv[v]);
     }
+  };
+  std::int64_t q = 0;
+  if constexpr (mr == 1) {
+    __m512 odd[1][NV];
+    for (int v = 0; v < NV; ++v) odd[0][v] = _mm512_setzero_ps();
+    for (; q + 1 < pairs; q += 2) {
+      row(acc, q);
+      row(odd, q + 1);
+    }
+    if (q < pairs) row(acc, q);
+    for (int v = 0; v < NV; ++v) acc[0][v] = _mm512_add_ps(acc[0][v], odd[0][v]);
+  } else {
+#pragma GCC unroll 2
+    for (; q < pairs; ++q) row(acc, q);
   }
 }
 
 // b_row for bf16 weight rows stored as [pair][64][2].
 inline auto bf16_rows(const bf16_t* b) {
-  return [b](std::int64_t q, __m512i (&bv)[NV]) {
+  return [b](std::int64_t q, __m512i (&bv)[NV]) INFERMARK_ROW_INLINE {
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + q * 128 + 32 * v);
   };
 }
 
 // fp8 epilogue: one k block is one 128-wide scale block, so the block's sums are scaled once,
-// dst += sum x src_scale[row][block] x wei_scale[column block][block].
+// dst += sum x src_scale[row][block] x wei_scale[column block][block] x frame (a power of two undoing a
+// kernel's scaling of its products).
 template <int mr>
 inline void fp8_store_scaled(__m512 (&acc)[mr][NV], float* c, std::int64_t ldc, int nr, const gemm_desc& d,
-                             const gemm_args& args, const tile_pos& t) {
+                             const gemm_args& args, const tile_pos& t, float frame = 1.0f) {
   const std::int64_t kb = ceil_div(d.k, gemm_fp8_block), blk = t.p0 / gemm_fp8_block;
   const float ws = args.wei_scale[(t.j0 / gemm_fp8_block) * kb + blk];  // NR divides the block
   __mmask16 mask[NV];
   col_masks(nr, mask);
   for (int i = 0; i < mr; ++i) {
-    const __m512 s = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * ws);
+    const __m512 s = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * ws * frame);
     for (int v = 0; v < NV; ++v) {
       float* ci = c + i * ldc + 16 * v;
       const __m512 prev = t.first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], ci);

@@ -353,7 +353,7 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
     const auto& f = detected_features();
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::bf16}).name, "amx:bf16");
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::int8}).name, f.amx_int8 ? "amx:int8" : "avx512:int8");
-    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name, f.avx512_vbmi ? "amx:fp8" : "avx512:fp8-fma");
+    EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name, f.avx512_vbmi && f.gfni ? "amx:fp8" : "avx512:fp8-fma");
     scoped_isa_cap cap(isa_level::avx512);
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::bf16}).name, "avx512:bf16");
     const auto why = gemm_find("amx:bf16").check(gemm_desc{4, 4, 4, dtype::bf16});
@@ -364,7 +364,9 @@ TEST(Gemm, ImplementationsRefuseWhatTheyCannotDo) {
     scoped_isa_cap cap(isa_level::avx512);
     // fp8 goes through bf16 dot products where the CPU has them, else fp32 FMAs.
     EXPECT_EQ(gemm_select(gemm_desc{4, 4, 4, dtype::fp8}).name,
-              effective_features().avx512_bf16 && effective_features().avx512_vbmi ? "avx512:fp8" : "avx512:fp8-fma");
+              effective_features().avx512_bf16 && effective_features().avx512_vbmi && effective_features().gfni
+                  ? "avx512:fp8"
+                  : "avx512:fp8-fma");
     EXPECT_FALSE(gemm_find("avx512:fp8-fma").check(gemm_desc{4, 4, 4, dtype::fp8}).has_value());
     EXPECT_EQ(gemm_select(fp32).name, "avx512:fp32");
     // bf16 and int8 need their extensions on top of AVX-512 F/BW/VL/DQ.
