@@ -22,7 +22,8 @@ namespace {
 // Subnormal codes are summed apart. Direct tiles convert the weights in the frame of value x 2^-120:
 // bf16 bits s.0000eee.emmm0000 are the sign and the 7 exponent+mantissa bits of the e4m3 code moved into
 // bf16's fields, two GFNI bit-matrix transforms (low byte e0.mmm.0000, high byte s.000.0.e3e2e1) where the
-// tables take two 128-entry lookups and a sign merge (hot, one core, m1n512k1024: 8.9 -> 7.3 us). Exact
+// tables take two 128-entry lookups and a sign merge (hot, one core: m1n512k1024 8.9 -> 7.9 us,
+// m4n512k1024 21.2 -> 13.1 us; cold decode at 2 threads: no difference through the noise). Exact
 // for every normal code, but a subnormal code lands on a bf16 denormal, which vdpbf16ps reads as zero.
 // So every k block first sums the normal codes' products (direct tiles: the transforms; the workspace:
 // converted by kNormals), then adds those of the pair rows holding a subnormal (the packed

@@ -64,35 +64,17 @@ inline void prefetch_dst(const float* c, std::int64_t ldc, bool first) {
 // acc[i][:] += sum over `pairs` k pairs of vdpbf16ps(source pair (i, q), weight pair row q): the loop the
 // bf16 and fp8 kernels share. a_pair(i, q) returns row i's pair q as one dword (two bf16);
 // b_row(q, bv) sets bv[0..3] to weight pair row q as bf16 [NR][2] (a load, or a load and a conversion).
-// With one row, even and odd pair rows go to two sets of accumulators, added at the end: a single set
-// is four chains of dependent vdpbf16ps, which held a one-row tile to one pair row per vdpbf16ps latency
-// (hot, one core, m1n512k1024 fp8: 9-11 -> 9 us; a 2 GiB stream, 2 threads, when the read ran at
-// 60 GB/s: 45-54 -> 51-53 GB/s). Every path runs a one-row tile this way, so results do not depend on
-// which path or thread count took the row.
 template <int mr, class APair, class BRow>
 inline void bf16_pair_dots(__m512 (&acc)[mr][NV], std::int64_t pairs, APair a_pair, BRow b_row) {
-  const auto row = [&](__m512 (&s)[mr][NV], std::int64_t q) INFERMARK_ROW_INLINE {
+#pragma GCC unroll 2
+  for (std::int64_t q = 0; q < pairs; ++q) {
     __m512i bv[NV];
     b_row(q, bv);
 #pragma GCC unroll 8
     for (int i = 0; i < mr; ++i) {
       const __m512i av = _mm512_set1_epi32(static_cast<int>(a_pair(i, q)));
-      for (int v = 0; v < NV; ++v) s[i][v] = _mm512_dpbf16_ps(s[i][v], (__m512bh)av, (__m512bh)bv[v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
     }
-  };
-  std::int64_t q = 0;
-  if constexpr (mr == 1) {
-    __m512 odd[1][NV];
-    for (int v = 0; v < NV; ++v) odd[0][v] = _mm512_setzero_ps();
-    for (; q + 1 < pairs; q += 2) {
-      row(acc, q);
-      row(odd, q + 1);
-    }
-    if (q < pairs) row(acc, q);
-    for (int v = 0; v < NV; ++v) acc[0][v] = _mm512_add_ps(acc[0][v], odd[0][v]);
-  } else {
-#pragma GCC unroll 2
-    for (; q < pairs; ++q) row(acc, q);
   }
 }
 
