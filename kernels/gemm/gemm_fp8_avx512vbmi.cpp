@@ -19,28 +19,22 @@
 namespace infermark::gemm_detail {
 namespace {
 
-// Subnormal codes are summed apart. Direct tiles convert the weights in the frame of value x 2^-120:
-// bf16 bits s.0000eee.emmm0000 are the sign and the 7 exponent+mantissa bits of the e4m3 code moved into
-// bf16's fields, two GFNI bit-matrix transforms (low byte e0.mmm.0000, high byte s.000.0.e3e2e1) where the
-// tables take two 128-entry lookups and a sign merge (hot, one core: m1n512k1024 8.9 -> 7.9 us,
-// m4n512k1024 21.2 -> 13.1 us; cold decode at 2 threads: no difference through the noise). Exact
-// for every normal code, but a subnormal code lands on a bf16 denormal, which vdpbf16ps reads as zero.
-// So every k block first sums the normal codes' products (direct tiles: the transforms; the workspace:
-// converted by kNormals), then adds those of the pair rows holding a subnormal (the packed
-// subnormal_masks; rare: an e4m3 subnormal is below 2^-15 of its block's largest value), converted by
-// kSubnormals (add_subnormals). Both paths add the same products in the same order, so the results do
-// not depend on which path (or thread count) took a row. Direct tiles pack the source twice: x 2^119
-// against the transformed rows, x 2^-1 against the subnormal rows, so each product is src x wei / 2,
+// Direct tiles convert a k block of weights by two GFNI bit-matrix transforms where the tables take two
+// 128-entry lookups and a sign merge, unless the block holds a subnormal code. The transforms move the
+// sign and the 7 exponent+mantissa bits of the e4m3 code into bf16's fields (bits s.0000eee.emmm0000: low
+// byte e0.mmm.0000, high byte s.000.0.e3e2e1), i.e. the value x 2^-120: exact for every normal code, but
+// a subnormal lands on a bf16 denormal, which vdpbf16ps reads as zero. So each 128 x 64 block has a flag
+// (lowp_layout::subnormal_blocks) and a flagged block takes the tables. The source is packed for both:
+// x 2^119 against transformed rows, x 2^-1 against table rows, so each product is src x wei / 2 either way,
 // formed exactly (src x 2^119 <= 1.75 x 2^127 stays finite; src x 2^-1 >= 2^-10 stays normal), and the
-// scale multiplier doubles the sums back (kDirectFrame).
+// scale multiplier doubles the sums back (kDirectFrame): bit for bit the sums of the workspace path (the
+// tables alone), whichever path or thread count takes a row. Against the tables alone (n2048 k7168, hot,
+// one thread, bench/tools/fp8_subnormal_cost): integer-valued weights (the suite's, no subnormals) m1
+// 205-214 -> 189-193 us, m2 243-258 -> 226-235, m4 616-620 -> 327-328; Gaussian weights quantized per
+// block (56% of the blocks hold a subnormal) m1 211-214 -> 212-216, m2 244-249 -> 251-252, m4 611-615 ->
+// 355-357; m64 (workspace path) unchanged. Cold decode at 2 threads: the same within the noise.
 alignas(64) constexpr bf16_byte_tables kSrcTransformed = make_tables(0x1p119f);
-alignas(64) constexpr bf16_byte_tables kSrcSubnormals = make_tables(0x1p-1f);
-alignas(64) constexpr bf16_byte_tables kSubnormals = make_tables(1.0f, true);
-alignas(64) constexpr bf16_byte_tables kNormals = [] {
-  bf16_byte_tables t = make_tables(1.0f);
-  for (int em = 0; em < 8; ++em) t.lo[em] = t.hi[em] = 0;  // zero and the subnormals -> +0
-  return t;
-}();
+alignas(64) constexpr bf16_byte_tables kSrcTables = make_tables(0x1p-1f);
 constexpr float kDirectFrame = 2.0f;
 static_assert(e4m3_bf16_bits(0x7e, 0x1p119f) == 0x7f60 && e4m3_bf16_bits(0x01, 0x1p-1f) == 0x3a80, "ranges");
 
@@ -62,49 +56,33 @@ struct e4m3_transform {
     }
   }
 };
-static_assert(fp8_avx512_layout.subnormal_masks, "direct tiles read the masks");
+static_assert(fp8_avx512_layout.subnormal_blocks, "direct tiles read the flags");
 
-// fix = the products of the subnormal codes in the pair rows of a k block flagged in `mask` (not 0); b:
-// the block's packed e4m3 pair rows, a: the source pairs ([mr][pairs]) in the frame the sums are in.
-// Out of line: inlined, its loop of unknown length had GCC keep the caller's accumulators in memory,
-// storing all of them on every pair row of the main loop (one-row tiles 30-50% slower).
+// sum = the products of `pairs` packed rows of a direct tile's k block, from its pair row 0, converted by
+// the transforms (a: the source packed for them).
 template <int mr>
-[[gnu::noinline]] void subnormal_dots(__m512 (&fix)[mr][NV], std::int64_t pairs, const std::uint32_t* a, const fp8_t* b,
-                                      std::uint64_t mask) {
+INFERMARK_ROW_INLINE inline void transformed_dots(__m512 (&sum)[mr][NV], std::int64_t pairs, const std::uint32_t* a,
+                                                  const fp8_t* b, const e4m3_transform& tr) {
   for (int i = 0; i < mr; ++i)
-    for (int v = 0; v < NV; ++v) fix[i][v] = _mm512_setzero_ps();
-  const e4m3_luts sub(kSubnormals);
-  for (; mask != 0; mask &= mask - 1) {
-    const int q = std::countr_zero(mask);
-    __m512i bv[NV];
-    sub.row(b + q * 128, bv);
-    for (int i = 0; i < mr; ++i) {
-      const __m512i av = _mm512_set1_epi32(static_cast<int>(a[i * pairs + q]));
-      for (int v = 0; v < NV; ++v) fix[i][v] = _mm512_dpbf16_ps(fix[i][v], (__m512bh)av, (__m512bh)bv[v]);
-    }
-  }
-}
-// acc += those products (subnormal_dots), summed apart.
-template <int mr>
-inline void add_subnormals(__m512 (&acc)[mr][NV], std::int64_t pairs, const std::uint32_t* a, const fp8_t* b,
-                           std::uint64_t mask) {
-  if (mask == 0) [[likely]]
-    return;
-  __m512 fix[mr][NV];
-  subnormal_dots<mr>(fix, pairs, a, b, mask);
-  for (int i = 0; i < mr; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_add_ps(acc[i][v], fix[i][v]);
-}
-
-// Products of `pairs` packed rows of a direct tile, from pair row 0 of a k block whose subnormal mask is
-// `mask`; a_sub / a_tr: the source packed for the subnormal / transformed rows ([mr][pairs] each).
-template <int mr>
-inline void direct_dots(__m512 (&acc)[mr][NV], std::int64_t pairs, const std::uint32_t* a_sub,
-                        const std::uint32_t* a_tr, const fp8_t* b, std::uint64_t mask, const e4m3_transform& tr) {
+    for (int v = 0; v < NV; ++v) sum[i][v] = _mm512_setzero_ps();
   bf16_pair_dots<mr>(
-      acc, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return a_tr[i * pairs + q]; },
+      sum, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return a[i * pairs + q]; },
       [&](std::int64_t q, __m512i (&bv)[NV]) INFERMARK_ROW_INLINE { tr.row(b + q * 128, bv); });
-  add_subnormals<mr>(acc, pairs, a_sub, b, mask);
+}
+// The same by the tables (a: the source packed for them), for blocks holding a subnormal. Out of line,
+// into an array of its own: with the two loops inlined on the same accumulators, GCC kept those in
+// memory and stored all of them on every pair row (m4n2048k7168 hot, one thread: 640 -> 860 us).
+template <int mr>
+[[gnu::noinline]] void table_dots(__m512 (&out)[mr][NV], std::int64_t pairs, const std::uint32_t* a, const fp8_t* b) {
+  __m512 sum[mr][NV];  // local: accumulating in `out` would store every row's sums through the reference
+  for (int i = 0; i < mr; ++i)
+    for (int v = 0; v < NV; ++v) sum[i][v] = _mm512_setzero_ps();
+  const e4m3_luts lut;
+  bf16_pair_dots<mr>(
+      sum, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return a[i * pairs + q]; },
+      [&](std::int64_t q, __m512i (&bv)[NV]) INFERMARK_ROW_INLINE { lut.streamed_row(b + q * 128, bv); });
+  for (int i = 0; i < mr; ++i)
+    for (int v = 0; v < NV; ++v) out[i][v] = sum[i][v];
 }
 
 struct fp8_avx512 {
@@ -126,7 +104,7 @@ struct fp8_avx512 {
   // block per call: two sets of mr x 4 accumulators would not fit in the 32 registers.
   static constexpr std::int64_t kMultiBlockRows = 2;
   static std::int64_t decode_kc(const gemm_desc& d) { return d.m <= kMultiBlockRows ? 16 * KC : KC; }
-  // Two copies for direct tiles (kSrcSubnormals, then kSrcTransformed: see kDirectFrame), one (kE4m3Bf16) otherwise.
+  // Two copies for direct tiles (kSrcTables, then kSrcTransformed: see kDirectFrame), one (kE4m3Bf16) otherwise.
   static std::int64_t a_panel_elems(std::int64_t kc) { return 2 * MR * ceil_div(kc, 2); }
   // The driver runs a row block of this many row tiles on the packed weights (run_panel).
   static bool direct(std::int64_t rows) { return ceil_div(rows, MR) <= direct_tiles; }
@@ -135,14 +113,14 @@ struct fp8_avx512 {
   static const fp8_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
     return static_cast<const fp8_t*>(packed) + lowp_offset(d, NR, 2, jp, p0);
   }
-  static void convert_b(const fp8_t* b, std::int64_t kc, std::uint16_t* out) { e4m3_panel_to_bf16(b, kc, out, kNormals); }
+  static void convert_b(const fp8_t* b, std::int64_t kc, std::uint16_t* out) { e4m3_panel_to_bf16(b, kc, out); }
   // Source micro-panel: MR rows of ceil(kc/2) bf16 pairs each, [MR][pairs], twice for a direct row block
   // (see kDirectFrame; rows past the end are not written: tile<mr> reads rows < mr only).
   static void pack_a(const gemm_desc& d, const gemm_args& args, std::int64_t i0, std::int64_t mc, std::int64_t p0,
                      std::int64_t kc, std::uint32_t* buf) {
     const auto* src = static_cast<const fp8_t*>(args.src);
     const bool dir = direct(mc);
-    const e4m3_luts lut(dir ? kSrcSubnormals : kE4m3Bf16), tr(kSrcTransformed);
+    const e4m3_luts lut(dir ? kSrcTables : kE4m3Bf16), tr(kSrcTransformed);
     const std::int64_t pairs = ceil_div(kc, 2);
     for (std::int64_t ir = 0; ir < mc; ir += MR) {
       const std::int64_t mr = std::min(MR, mc - ir);
@@ -154,11 +132,21 @@ struct fp8_avx512 {
       }
     }
   }
-  // The tile's subnormal masks (lowp_layout), at k block 0 of its panel.
-  static const std::uint64_t* masks(const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
+  // The tile's subnormal flags (lowp_layout), at k block 0 of its panel.
+  static const std::uint8_t* flags(const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
     const std::int64_t panels = ceil_div(d.n, NR), kb = ceil_div(d.k, gemm_fp8_block);
-    return reinterpret_cast<const std::uint64_t*>(static_cast<const fp8_t*>(args.packed_wei) + panels * NR * ceil_div(d.k, 2) * 2) +
-           (t.j0 / NR) * kb;
+    return static_cast<const std::uint8_t*>(args.packed_wei) + panels * NR * ceil_div(d.k, 2) * 2 + (t.j0 / NR) * kb;
+  }
+
+  // A direct tile's k block holding a subnormal: by the tables (a: the source packed for them), out of
+  // line for the reason table_dots is.
+  template <int mr>
+  [[gnu::noinline]] static void table_tile(std::int64_t pairs, const std::uint32_t* a, const fp8_t* b, float* c,
+                                           std::int64_t ldc, int nr, const gemm_desc& d, const gemm_args& args,
+                                           const tile_pos& t) {
+    __m512 sum[mr][NV];
+    table_dots<mr>(sum, pairs, a, b);
+    fp8_store_scaled<mr>(sum, c, ldc, nr, d, args, t, kDirectFrame);
   }
 
   // b: converted bf16 pair rows (workspace) or packed e4m3 pair rows (converted here).
@@ -174,12 +162,12 @@ struct fp8_avx512 {
       if (kc > gemm_fp8_block) return multi_block<mr>(acc, kc, a, b, c, ldc, nr, d, args, t);
     }
     if constexpr (std::is_same_v<B, fp8_t>) {
+      if (flags(d, args, t)[t.p0 / gemm_fp8_block] != 0) return table_tile<mr>(pairs, a, b, c, ldc, nr, d, args, t);
       const e4m3_transform tr;
-      direct_dots<mr>(acc, pairs, a, a + MR * pairs, b, masks(d, args, t)[t.p0 / gemm_fp8_block], tr);
+      transformed_dots<mr>(acc, pairs, a + MR * pairs, b, tr);
       fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t, kDirectFrame);
     } else {
       bf16_pair_dots<mr>(acc, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return a[i * pairs + q]; }, bf16_rows(b));
-      add_subnormals<mr>(acc, pairs, a, b_panel(d, args.packed_wei, t.j0 / NR, t.p0), masks(d, args, t)[t.p0 / gemm_fp8_block]);
       fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
     }
   }
@@ -195,19 +183,26 @@ struct fp8_avx512 {
     const std::int64_t kb = ceil_div(d.k, gemm_fp8_block);
     const float* wscale = args.wei_scale + (t.j0 / gemm_fp8_block) * kb;  // NR divides the block
     const e4m3_transform tr;
-    const std::uint64_t* mask = masks(d, args, t);
+    const std::uint8_t* flag = flags(d, args, t);
     for (std::int64_t b0 = 0; b0 < kc; b0 += KC) {
       // Source: packed per KC block (see gemm_driver.hpp decode_kc), block j at a + j * a_panel_elems(KC).
       const std::uint32_t* ab = a + (b0 / KC) * a_panel_elems(KC);
       const std::int64_t q0 = b0 / 2, bpairs = ceil_div(std::min(KC, kc - b0), 2);
       const std::int64_t blk = (t.p0 + b0) / KC;
+      const auto add = [&](__m512 (&sum)[mr][NV]) INFERMARK_ROW_INLINE {
+        for (int i = 0; i < mr; ++i) {
+          const __m512 sc = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * wscale[blk] * kDirectFrame);
+          for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(sum[i][v], sc, acc[i][v]);
+        }
+      };
       __m512 sum[mr][NV];
-      for (int i = 0; i < mr; ++i)
-        for (int v = 0; v < NV; ++v) sum[i][v] = _mm512_setzero_ps();
-      direct_dots<mr>(sum, bpairs, ab, ab + MR * bpairs, b + q0 * 128, mask[blk], tr);
-      for (int i = 0; i < mr; ++i) {
-        const __m512 sc = _mm512_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * wscale[blk] * kDirectFrame);
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(sum[i][v], sc, acc[i][v]);
+      if (flag[blk] != 0) {
+        __m512 tab[mr][NV];
+        table_dots<mr>(tab, bpairs, ab, b + q0 * 128);
+        add(tab);
+      } else {
+        transformed_dots<mr>(sum, bpairs, ab + MR * bpairs, b + q0 * 128, tr);
+        add(sum);
       }
     }
     store_f32<mr>(acc, c, ldc, nr, t.first);

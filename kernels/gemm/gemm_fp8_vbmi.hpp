@@ -26,13 +26,11 @@ struct bf16_byte_tables {
   alignas(64) std::uint8_t lo[128];
   alignas(64) std::uint8_t hi[128];
 };
-// subnormals_only: normal codes map to +0 (for adding back what a conversion without subnormals lost).
-constexpr bf16_byte_tables make_tables(float factor, bool subnormals_only = false) {
+constexpr bf16_byte_tables make_tables(float factor) {
   bf16_byte_tables t{};
   for (int em = 0; em < 128; ++em) {
-    const std::uint16_t bits = subnormals_only && !fp8_is_subnormal(static_cast<fp8_t>(em)) ? 0 : e4m3_bf16_bits(em, factor);
-    t.lo[em] = static_cast<std::uint8_t>(bits & 0xff);
-    t.hi[em] = static_cast<std::uint8_t>(bits >> 8);
+    t.lo[em] = static_cast<std::uint8_t>(e4m3_bf16_bits(em, factor) & 0xff);
+    t.hi[em] = static_cast<std::uint8_t>(e4m3_bf16_bits(em, factor) >> 8);
   }
   return t;
 }
@@ -89,9 +87,9 @@ struct e4m3_luts {
 };
 
 // A packed e4m3 micro-panel of kc values per column -> bf16 pair rows [ceil(kc/2)][64][2] (the layout the
-// bf16 kernels read; out 64-byte aligned), by the tables `t`.
-inline void e4m3_panel_to_bf16(const fp8_t* b, std::int64_t kc, std::uint16_t* out, const bf16_byte_tables& t = kE4m3Bf16) {
-  const e4m3_luts lut(t);
+// bf16 kernels read; out 64-byte aligned).
+inline void e4m3_panel_to_bf16(const fp8_t* b, std::int64_t kc, std::uint16_t* out) {
+  const e4m3_luts lut;
   for (std::int64_t q = 0; q < ceil_div(kc, 2); ++q) {
     __m512i bv[NV];
     lut.streamed_row(b + q * 128, bv);

@@ -37,14 +37,14 @@ namespace infermark::gemm_detail {
 // With `unpack_order`, the bytes of every 128-byte row [NR=64][G=2] of a panel are stored in the order
 // that two 64-byte loads, widened to 16 bits by vpunpck{l,h}bw (which interleave within 128-bit lanes),
 // give back as four 32-element vectors in [NR][G] order (see lowp_unpack_pos).
-// With `subnormal_masks` (fp8 rows of 64 x 2, k blocks of 128 = 64 rows), the panels are followed by
-// uint64 masks[n_panels][ceil(k/128)]: bit r of a mask is set when row r of that k block of the panel
-// holds an e4m3 subnormal (see gemm_fp8_avx512vbmi.cpp: those products are added apart).
+// With `subnormal_blocks` (fp8 rows of 64 x 2, k blocks of 128 = 64 rows), the panels are followed by
+// uint8 flags[n_panels][ceil(k/128)]: 1 when that k block of the panel holds an e4m3 subnormal (see
+// gemm_fp8_avx512vbmi.cpp: such blocks take the table conversion).
 struct lowp_layout {
   std::int64_t nr, group;  // panel width, k group
   bool comp;               // int32 compensation after the panels
   bool unpack_order = false;
-  bool subnormal_masks = false;
+  bool subnormal_blocks = false;
 };
 
 // Stored position of element s (= column * 2 + k parity) of a 128-byte [64][2] row in unpack order:

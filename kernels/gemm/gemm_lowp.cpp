@@ -1,5 +1,6 @@
 // bf16 / int8 / fp8 GEMM implementations: check()/pack() (baseline code) and the generic microkernels
 // that compile everywhere. The AVX-512 and AVX2 microkernels live in gemm_lowp_<isa>.cpp.
+#include <algorithm>
 #include <string>
 
 #include "kernels/common/isa.hpp"
@@ -15,7 +16,7 @@ std::size_t lowp_bytes(const gemm_desc& d) {
   const std::int64_t elems = panels * L.nr * ceil_div(d.k, L.group) * L.group;
   return static_cast<std::size_t>(elems) * dtype_size(d.dt) +
          (L.comp ? static_cast<std::size_t>(panels * L.nr) * sizeof(std::int32_t) : 0) +
-         (L.subnormal_masks ? static_cast<std::size_t>(panels * ceil_div(d.k, gemm_fp8_block)) * sizeof(std::uint64_t) : 0);
+         (L.subnormal_blocks ? static_cast<std::size_t>(panels * ceil_div(d.k, gemm_fp8_block)) : 0);
 }
 
 // Weights wei[n][k] (1- or 2-byte elements) into the lowp_layout; zero padding; int8 compensation.
@@ -46,21 +47,19 @@ void lowp_pack_typed(const gemm_desc& d, const T* wei, T* out) {
   }
 }
 
-// The subnormal_masks of a packed fp8 buffer (see lowp_layout).
+// The subnormal_blocks flags of a packed fp8 buffer (see lowp_layout).
 template <lowp_layout L>
-void lowp_subnormal_masks(const gemm_desc& d, fp8_t* out) {
-  static_assert(L.nr == 64 && L.group == 2 && gemm_fp8_block == 2 * 64, "a mask covers one k block of 64 rows");
+void lowp_subnormal_blocks(const gemm_desc& d, fp8_t* out) {
+  static_assert(L.nr == 64 && L.group == 2 && gemm_fp8_block == 2 * 64, "a flag covers one k block of 64 rows");
   const std::int64_t panels = ceil_div(d.n, L.nr), kg = ceil_div(d.k, L.group), kb = ceil_div(d.k, gemm_fp8_block);
   constexpr std::int64_t row_bytes = L.nr * L.group;
-  auto* masks = reinterpret_cast<std::uint64_t*>(out + panels * kg * row_bytes);
+  std::uint8_t* flags = out + panels * kg * row_bytes;
   for (std::int64_t jp = 0; jp < panels; ++jp) {
     const fp8_t* panel = out + lowp_offset(d, L.nr, L.group, jp, 0);
     for (std::int64_t b = 0; b < kb; ++b) {
-      std::uint64_t m = 0;
-      for (std::int64_t r = 0; r < 64 && b * 64 + r < kg; ++r)
-        for (std::int64_t e = 0; e < row_bytes; ++e)
-          if (fp8_is_subnormal(panel[(b * 64 + r) * row_bytes + e])) m |= std::uint64_t{1} << r;
-      masks[jp * kb + b] = m;
+      const fp8_t* first = panel + b * 64 * row_bytes;
+      const fp8_t* last = panel + std::min(kg, (b + 1) * 64) * row_bytes;
+      flags[jp * kb + b] = std::any_of(first, last, fp8_is_subnormal) ? 1 : 0;
     }
   }
 }
@@ -73,7 +72,7 @@ void lowp_pack(const gemm_desc& d, const void* wei, void* packed) {
     lowp_pack_typed<L>(d, static_cast<const std::int8_t*>(wei), static_cast<std::int8_t*>(packed));
   else {
     lowp_pack_typed<L>(d, static_cast<const fp8_t*>(wei), static_cast<fp8_t*>(packed));
-    if constexpr (L.subnormal_masks) lowp_subnormal_masks<L>(d, static_cast<fp8_t*>(packed));
+    if constexpr (L.subnormal_blocks) lowp_subnormal_blocks<L>(d, static_cast<fp8_t*>(packed));
   }
 }
 

@@ -89,8 +89,8 @@ inline auto bf16_rows(const bf16_t* b) {
 // dst += sum x src_scale[row][block] x wei_scale[column block][block] x frame (a power of two undoing a
 // kernel's scaling of its products).
 template <int mr>
-inline void fp8_store_scaled(__m512 (&acc)[mr][NV], float* c, std::int64_t ldc, int nr, const gemm_desc& d,
-                             const gemm_args& args, const tile_pos& t, float frame = 1.0f) {
+INFERMARK_ROW_INLINE inline void fp8_store_scaled(__m512 (&acc)[mr][NV], float* c, std::int64_t ldc, int nr, const gemm_desc& d,
+                                                  const gemm_args& args, const tile_pos& t, float frame = 1.0f) {
   const std::int64_t kb = ceil_div(d.k, gemm_fp8_block), blk = t.p0 / gemm_fp8_block;
   const float ws = args.wei_scale[(t.j0 / gemm_fp8_block) * kb + blk];  // NR divides the block
   __mmask16 mask[NV];
