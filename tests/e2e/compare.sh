@@ -84,7 +84,12 @@ expect_ab() {
   out=$("$bin" compare --base-binary "$bin" --case gemm:m17n64k33:fp32 --rounds 2 --repetitions 3 --min-time 0.01 \
         --run-arg=--backend=serial --ab-dir "$tmp/ab" 2>&1)
   rc=$?
-  if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then echo "FAIL: A/A compare exited $rc"; echo "$out" | tail -8; fails=$((fails + 1)); return; fi
+  # The verdict of an A/A run is a timing outcome: on a shared host (or under the sanitizers) two rounds of
+  # 3 repetitions can differ "significantly" (seen: +67% in the ASan build under load), so any verdict
+  # (0 unchanged, 1 regressed, 3 noisy) passes; an error (2) does not. The verdicts themselves are tested
+  # above on synthetic results with known shifts; this checks the A/B mechanics.
+  if [ "$rc" != 0 ] && [ "$rc" != 1 ] && [ "$rc" != 3 ]; then echo "FAIL: A/A compare exited $rc"; echo "$out" | tail -8; fails=$((fails + 1)); return; fi
+  grep -q "regressed, .* improved, .* unchanged" <<<"$out" || { echo "FAIL: A/A compare printed no verdict summary"; echo "$out" | tail -8; fails=$((fails + 1)); return; }
   if [ "$(grep -c '"run_type": "iteration"' "$tmp/ab/head.json")" != 6 ] || ! grep -q '"rounds": 2' "$tmp/ab/base.json"; then
     echo "FAIL: A/B merged files lack the 2 x 3 repetitions"; fails=$((fails + 1)); return
   fi
