@@ -58,13 +58,11 @@ struct e4m3_transform {
 };
 static_assert(fp8_avx512_layout.subnormal_blocks, "direct tiles read the flags");
 
-// sum = the products of `pairs` packed rows of a direct tile's k block, from its pair row 0, converted by
-// the transforms (a: the source packed for them).
+// sum += the products of `pairs` packed rows of a direct tile's k block, from its pair row 0, converted by
+// the transforms (a: the source packed for them; sum arrives zeroed).
 template <int mr>
 INFERMARK_ROW_INLINE inline void transformed_dots(__m512 (&sum)[mr][NV], std::int64_t pairs, const std::uint32_t* a,
                                                   const fp8_t* b, const e4m3_transform& tr) {
-  for (int i = 0; i < mr; ++i)
-    for (int v = 0; v < NV; ++v) sum[i][v] = _mm512_setzero_ps();
   bf16_pair_dots<mr>(
       sum, pairs, [&](int i, std::int64_t q) INFERMARK_ROW_INLINE { return a[i * pairs + q]; },
       [&](std::int64_t q, __m512i (&bv)[NV]) INFERMARK_ROW_INLINE { tr.row(b + q * 128, bv); });
@@ -134,8 +132,9 @@ struct fp8_avx512 {
   }
   // The tile's subnormal flags (lowp_layout), at k block 0 of its panel.
   static const std::uint8_t* flags(const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
-    const std::int64_t panels = ceil_div(d.n, NR), kb = ceil_div(d.k, gemm_fp8_block);
-    return static_cast<const std::uint8_t*>(args.packed_wei) + panels * NR * ceil_div(d.k, 2) * 2 + (t.j0 / NR) * kb;
+    // They follow the panels: where a panel past the last would start.
+    return static_cast<const std::uint8_t*>(args.packed_wei) + lowp_offset(d, NR, 2, ceil_div(d.n, NR), 0) +
+           (t.j0 / NR) * ceil_div(d.k, gemm_fp8_block);
   }
 
   // A direct tile's k block holding a subnormal: by the tables (a: the source packed for them), out of
@@ -196,6 +195,8 @@ struct fp8_avx512 {
         }
       };
       __m512 sum[mr][NV];
+      for (int i = 0; i < mr; ++i)
+        for (int v = 0; v < NV; ++v) sum[i][v] = _mm512_setzero_ps();
       if (flag[blk] != 0) {
         __m512 tab[mr][NV];
         table_dots<mr>(tab, bpairs, ab, b + q0 * 128);

@@ -53,7 +53,7 @@ void lowp_subnormal_blocks(const gemm_desc& d, fp8_t* out) {
   static_assert(L.nr == 64 && L.group == 2 && gemm_fp8_block == 2 * 64, "a flag covers one k block of 64 rows");
   const std::int64_t panels = ceil_div(d.n, L.nr), kg = ceil_div(d.k, L.group), kb = ceil_div(d.k, gemm_fp8_block);
   constexpr std::int64_t row_bytes = L.nr * L.group;
-  std::uint8_t* flags = out + panels * kg * row_bytes;
+  std::uint8_t* flags = out + lowp_offset(d, L.nr, L.group, panels, 0);  // after the panels
   for (std::int64_t jp = 0; jp < panels; ++jp) {
     const fp8_t* panel = out + lowp_offset(d, L.nr, L.group, jp, 0);
     for (std::int64_t b = 0; b < kb; ++b) {
