@@ -63,44 +63,16 @@ struct avx512_simd {
   // Key pairs (2u, 2u+1) of n bf16 rows interleaved per 32 columns (32-bit lanes), lo then hi vector
   // (see pv_perm_col); a missing partner row is zero. Position p of pair u goes to
   // dst[(p / 16) * ldb + u * ldu + p % 16]: [u][dv] with (ldu, ldb) = (dv, 16), or blocks of 16 positions.
-  // With rows2 (a second head's rows), every destination element is the pair of rows then that of rows2
-  // (64 bits, see interleave_rows) at twice the offsets.
-  static void pair_rows(const void* const* rows, std::int64_t n, std::int64_t dv, float* dst, std::int64_t ldu, std::int64_t ldb,
-                        const void* const* rows2 = nullptr) {
-    auto pair = [&](const void* const* r, std::int64_t t, std::int64_t c, __m512i& lo, __m512i& hi) {
-      const __m512i x = _mm512_loadu_si512(static_cast<const bf16_t*>(r[t]) + c);
-      const __m512i y = t + 1 < n ? _mm512_loadu_si512(static_cast<const bf16_t*>(r[t + 1]) + c) : _mm512_setzero_si512();
-      lo = _mm512_unpacklo_epi16(x, y);
-      hi = _mm512_unpackhi_epi16(x, y);
-    };
+  static void pair_rows(const void* const* rows, std::int64_t n, std::int64_t dv, float* dst, std::int64_t ldu, std::int64_t ldb) {
     for (std::int64_t t = 0; t < n; t += 2) {
-      float* o = dst + (t / 2) * ldu * (rows2 != nullptr ? 2 : 1);
+      float* o = dst + (t / 2) * ldu;
       for (std::int64_t c = 0; c < dv; c += 32) {
-        __m512i lo, hi;
-        pair(rows, t, c, lo, hi);
-        if (rows2 == nullptr) {
-          _mm512_storeu_si512(o + (c / 16) * ldb, lo);
-          _mm512_storeu_si512(o + (c / 16 + 1) * ldb, hi);
-          continue;
-        }
-        __m512i lo2, hi2;
-        pair(rows2, t, c, lo2, hi2);
-        interleave(lo, lo2, o + (c / 16) * ldb * 2);
-        interleave(hi, hi2, o + (c / 16 + 1) * ldb * 2);
+        const __m512i x = _mm512_loadu_si512(static_cast<const bf16_t*>(rows[t]) + c);
+        const __m512i y = t + 1 < n ? _mm512_loadu_si512(static_cast<const bf16_t*>(rows[t + 1]) + c) : _mm512_setzero_si512();
+        _mm512_storeu_si512(o + (c / 16) * ldb, _mm512_unpacklo_epi16(x, y));
+        _mm512_storeu_si512(o + (c / 16 + 1) * ldb, _mm512_unpackhi_epi16(x, y));
       }
     }
-  }
-  // dst[2i] = x[i], dst[2i + 1] = y[i] for the 16 32-bit elements of x and y.
-  static void interleave(__m512i x, __m512i y, float* dst) {
-    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    const __m512i second = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-    _mm512_storeu_si512(dst, _mm512_permutex2var_epi32(x, first, y));
-    _mm512_storeu_si512(dst + 16, _mm512_permutex2var_epi32(x, second, y));
-  }
-  // Two bf16 rows of `pairs` pairs (a multiple of 16) -> dst[pairs][2] 32-bit elements: pair e of x, then of y.
-  static void interleave_rows(const void* x, const void* y, std::int64_t pairs, float* dst) {
-    for (std::int64_t e = 0; e < pairs; e += 16)
-      interleave(_mm512_loadu_si512(static_cast<const float*>(x) + e), _mm512_loadu_si512(static_cast<const float*>(y) + e), dst + 2 * e);
   }
   // 32 fp32 probabilities -> 32 bf16 (round to nearest even), key order kept: pairs in 32-bit lanes.
   static void to_bf16_pairs(const float* p, float* dst) {
@@ -110,7 +82,7 @@ struct avx512_simd {
 
   // ---- row-lane path (attention_core.hpp, run_item_lanes): one query row per lane ----
   // The 32-bit element at p (a bf16 pair) in every lane; memcpy: p points into a bf16 buffer.
-  // H = 2: the 64 bits at p (a pair of each of two heads) in every 64-bit lane.
+  // H = 2: the 64 bits at p (two adjacent pairs) in every 64-bit lane.
   template <int H>
   static vf bcast_pairs(const void* p) {
     if constexpr (H == 1) {
@@ -124,6 +96,8 @@ struct avx512_simd {
       return _mm512_castsi512_ps(_mm512_set1_epi64(static_cast<long long>(x)));
     }
   }
+  // Lanes 2i and 2i + 1 both get their sum.
+  static vf pair_sum(vf x) { return _mm512_add_ps(x, _mm512_permute_ps(x, 0xb1)); }
   static vf max(vf a, vf b) { return _mm512_max_ps(a, b); }
   static vf add(vf a, vf b) { return _mm512_add_ps(a, b); }
   static vf neg_inf() { return _mm512_set1_ps(-std::numeric_limits<float>::infinity()); }

@@ -62,7 +62,7 @@ inline workspace_layout workspace(const attention_desc& d) {
   w.k = take(kTile * d.dk);
   w.kt = take(kTile * d.dk);  // K tile transposed to [dk (or dk/2 bf16 pairs)][kTile]
   w.v = take(kTile * d.dv);
-  w.vb = take(kTile * d.dv);  // row-lane path, int8 / fp8 cache: V rows of <= 2 heads converted to bf16
+  w.vb = take(kTile * d.dv);  // row-lane path, int8 / fp8 cache: V rows converted to bf16
   w.s = take(w.rows_pad * kTile);
   w.pb = take(w.rows_pad * kTile / 2);  // P rounded to bf16 (bf16 P.V path)
   w.acc = take(w.rows_pad * d.dv);
@@ -602,9 +602,9 @@ void pv_all(const attention_desc& d, const float* p, const void* const* vrow, st
 // and the online softmax is vertical (a row's max / sum over keys is an elementwise max / sum over the
 // tile's score vectors). No K transposition, no per-row scalar softmax. O^T is transposed back at the end.
 
-// S^T[t][MR vectors of rows] for T keys: e_count bf16 pairs per K row, times `post` (and, with key_scale,
-// times key t's scale of each lane's head: key_scale[t * H + head]). With H = 2 heads per vector the K
-// rows hold both heads' pairs interleaved ([e][2]) and lane l is head l % 2.
+// S^T[t][MR vectors of rows] for T keys: e_count broadcasts of H bf16 pairs per K row (H = 2: lane l gets
+// pair l % 2 of each 64-bit broadcast, see run_item_lanes), times `post` and, with key_scale, times key t's
+// scale key_scale[t].
 template <class S, int MR, int T, int H>
 void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::int64_t e_count, float* st, std::int64_t lds, float post,
               const float* key_scale) {
@@ -632,7 +632,7 @@ void qk_lanes(const float* qt, std::int64_t ldq, const void* const* krow, std::i
 }
 
 // O^T[NC columns][MR vectors of rows] (times corr[m] first when corr) += over np key pairs u
-// Vp[u][c] . P^T[u][rows] (H heads per vector: Vp elements hold the heads' pairs interleaved).
+// Vp[u][c] . P^T[u][rows], broadcasting H adjacent 32-bit elements of Vp (H = 2: lane l gets element l % 2).
 template <class S, int MR, int NC, int H>
 void pv_lanes(const float* pp, std::int64_t ldp, const float* vp, std::int64_t ldv, std::int64_t np, float* acc, std::int64_t lda,
               const float* corr) {
@@ -711,7 +711,7 @@ bool softmax_lanes(float* st, std::int64_t lds, std::int64_t nv, float* m, float
 // calls of the current one (step() between calls): bursts of a few hundred prefetches at once leave
 // most of them dropped or queued behind each other, and the demand loads then wait on DRAM.
 struct row_prefetcher {
-  const char* begin[4 * kTile];  // contiguous byte ranges (a block run of rows each; K and V of <= 2 heads)
+  const char* begin[4 * kTile];  // contiguous byte ranges (a block run of rows each; K and V)
   const char* end[4 * kTile];
   std::int64_t n = 0, r = 0, per_step = 1;
   const char* at = nullptr;
@@ -725,18 +725,12 @@ struct row_prefetcher {
     });
     return nt * div_up(row_bytes, 64);
   }
-  // Targets the rows of keys [k0, k0 + nt) (K, and V unless v_in_k) of KV heads [it.kvh, it.kvh + heads),
-  // issued over `steps` calls of step().
-  void start(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t nt, std::int64_t steps,
-             std::int64_t heads = 1) {
+  // Targets the rows of keys [k0, k0 + nt) (K, and V unless v_in_k) of the item's KV head, issued over
+  // `steps` calls of step().
+  void start(const attention_desc& d, const attention_args& a, const item& it, std::int64_t k0, std::int64_t nt, std::int64_t steps) {
     n = r = 0;
-    std::int64_t lines = 0;
-    for (std::int64_t h = 0; h < heads; ++h) {
-      item ih = it;
-      ih.kvh += h;
-      lines += add(d, a, a.k_cache, d.dk, ih, k0, nt);
-      if (!d.v_in_k) lines += add(d, a, a.v_cache, d.dv, ih, k0, nt);
-    }
+    std::int64_t lines = add(d, a, a.k_cache, d.dk, it, k0, nt);
+    if (!d.v_in_k) lines += add(d, a, a.v_cache, d.dv, it, k0, nt);
     per_step = div_up(lines, std::max<std::int64_t>(steps, 1));
     at = begin[0];
   }
@@ -754,32 +748,39 @@ struct row_prefetcher {
 
 inline constexpr std::int64_t kLaneRows = 12;  // rows from which the row-lane path is taken (of 16 lanes)
 
-// H = 1: lane l is row l of the item's KV head. H = 2 (an item of two KV heads with half a vector of rows
-// each, GQA group 8 decode): lane l is row l / 2 of head kvh + l % 2, and each tile's K rows and V pairs
-// of the two heads are interleaved per 32-bit element, so one 64-bit broadcast gives every lane its own
-// head's pair (instead of leaving half the lanes idle).
-template <class S, int H>
+// Split = false: lane l is row l of the item. Split = true (half a vector of rows: GQA group 8 decode, or
+// two tokens of group 4): each row has two lanes, so the 64-bit broadcasts of the cache rows read in
+// place feed every lane without any repacking of K:
+//   S: lane 2r + j sums Q[r] pairs 2e + j against K pairs 2e + j (one 64-bit broadcast of a K row: pairs
+//      2e, 2e + 1), over half the pairs; S::pair_sum adds the two lanes of a row and leaves the sum in
+//      both, so the softmax state (m, l, corr) is per lane and the two lanes of a row agree;
+//   P.V: lane 2r + h accumulates row r's column position 2c + h (one 64-bit broadcast of V key pairs
+//      [u][dv]: positions 2c, 2c + 1) against row r's P pair, which both lanes hold.
+// (Before, two KV heads shared the vectors, with each tile's K rows and V pairs of the two heads
+// interleaved per 32-bit element.)
+template <class S, bool Split>
 void run_item_lanes(const attention_desc& d, const attention_args& a, const item& it, float* ws, float* partial) {
+  constexpr int X = Split ? 2 : 1;  // lanes per row, and bf16 pairs per broadcast
   const workspace_layout L = workspace(d);
-  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group, lanes = rows * H;
+  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group, lanes = rows * X;
   const std::int64_t nv = div_up(lanes, S::W), ld = nv * S::W;  // row vectors; stride of every [x][lanes] array
   const std::int64_t q_len = a.q_start[it.b + 1] - a.q_start[it.b], ctx = a.ctx_lens[it.b];
   const std::int64_t row0 = a.q_start[it.b] + it.q0, p0 = ctx - q_len + it.q0;
-  const std::int64_t e_count = d.dk / 2;
-  float* qt = ws + L.q;     // Q^T [e_count][ld] bf16 pairs
+  const std::int64_t e_count = d.dk / 2 / X;  // broadcasts per K row
+  const std::int64_t npos = d.dv / X;        // acc vectors per row vector
+  float* qt = ws + L.q;     // Q^T [e_count][ld]: bf16 pairs (Split: lane 2r + j holds row r's pair X e + j)
   float* st = ws + L.s;     // S^T / P^T [kTile][ld]
   float* pp = ws + L.pb;    // P^T pairs [kTile / 2][ld]
-  float* vp = ws + L.v;     // V pairs [dv / 16][kTile / 2][16][H]
-  float* kp = ws + L.k;     // H = 2: K rows of the two heads interleaved, [kTile][e_count][2]
+  float* vp = ws + L.v;     // V pairs [dv / 16][kTile / 2][16] (Split: [kTile / 2][dv])
   // int8 / fp8 cache: each tile's K / V rows converted to bf16 (exactly: the trait's conversion, whose
-  // factor tile_rows folds into the per-token scales), [H][kTile][dim]; the K scale multiplies S, the V
+  // factor tile_rows folds into the per-token scales), [kTile][dim]; the K scale multiplies S, the V
   // scale P before its rounding to bf16.
   const bool quant = d.kv_dt != dtype::bf16;
   auto* kb = reinterpret_cast<bf16_t*>(ws + L.kt);
   auto* vb = reinterpret_cast<bf16_t*>(ws + L.vb);
-  float ksc[H * kTile], vsc_own[H * kTile];  // per-token scales, [key][head]
+  float ksc[kTile], vsc_own[kTile];  // per-token scales
   const float* vsc = d.v_in_k ? ksc : vsc_own;  // MLA: V is the first dv values of the K row
-  float* acc = ws + L.acc;  // O^T [dv][ld] in pair_rows column order (pv_perm_col)
+  float* acc = ws + L.acc;  // O^T [npos][ld]: position c (Split: 2c + lane % 2) in pair_rows column order (pv_perm_col)
   float* m = ws + L.m;
   float* l = ws + L.l;
   auto* rlo = reinterpret_cast<std::int32_t*>(ws + L.rlo);  // first / last visible key per lane
@@ -788,10 +789,10 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
   std::int64_t max_lo = 0, min_hi = std::numeric_limits<std::int64_t>::max();
   for (std::int64_t r = 0; r < ld; ++r) {
     if (r < lanes) {
-      const std::int64_t row = r / H, kvh = it.kvh + r % H;
-      const std::int64_t src_row = (row0 + row / group) * d.hq + kvh * group + row % group;
+      const std::int64_t row = r / X;
+      const std::int64_t src_row = (row0 + row / group) * d.hq + it.kvh * group + row % group;
       const auto* src = static_cast<const bf16_t*>(a.q) + src_row * d.dk;
-      for (std::int64_t e = 0; e < e_count; ++e) std::memcpy(qt + e * ld + r, src + 2 * e, 4);
+      for (std::int64_t e = 0; e < e_count; ++e) std::memcpy(qt + e * ld + r, src + 2 * (X * e + r % X), 4);
       const visible_range vis = attention_visible(d, p0 + row / group);
       rlo[r] = static_cast<std::int32_t>(vis.lo);
       rhi[r] = static_cast<std::int32_t>(vis.hi - 1);
@@ -805,63 +806,56 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
     m[r] = kNegInf;
     l[r] = 0;
   }
-  std::fill(acc, acc + d.dv * ld, 0.0f);
+  std::fill(acc, acc + npos * ld, 0.0f);
   const float qscale = attention_scale(d) * kLog2e;
   const std::int64_t ahead = prefetch_tiles(d);
-  item ith[H];  // the item of each head
-  for (int h = 0; h < H; ++h) {
-    ith[h] = it;
-    ith[h].kvh = it.kvh + h;
-  }
-  const void* krow[H][kTile];
-  const void* vrow[H][kTile];
-  const void* kprow[kTile];  // H = 2: rows of kp
-  if constexpr (H == 2)
-    for (std::int64_t t = 0; t < kTile; ++t) kprow[t] = kp + t * e_count * 2;
-  // Each head's row pointers of keys [k0, k0 + nt) (rows past nt repeat row 0); for an int8 / fp8 cache
-  // the first `convert` rows are converted into buf ([H][kTile][dim] bf16) and the pointers moved there,
-  // and scale[t * H + head] gets the per-token scales.
+  const void* krow[kTile];
+  const void* vrow[kTile];
+  // The row pointers of keys [k0, k0 + nt) (rows past nt repeat row 0); for an int8 / fp8 cache the
+  // first `convert` rows are converted into buf ([kTile][dim] bf16) and the pointers moved there, and
+  // scale[t] gets the per-token scales.
   auto stage = [&](const void* cache, const float* cache_scale, std::int64_t dim, std::int64_t k0, std::int64_t nt, std::int64_t convert,
-                   const void* (&rows)[H][kTile], bf16_t* buf, float* scale) {
-    for (int h = 0; h < H; ++h) {
-      float sc[kTile];
-      tile_rows<S>(d, a, cache, quant ? cache_scale : nullptr, dim, ith[h], k0, nt, rows[h], quant ? sc : nullptr);
-      if (!quant) continue;
-      for (std::int64_t t = 0; t < convert; ++t) {
-        bf16_t* row = buf + (h * kTile + t) * dim;
-        S::to_bf16(d.kv_dt, rows[h][t], dim, row);
-        rows[h][t] = row;
-      }
-      for (std::int64_t t = 0; t < kTile; ++t) scale[t * H + h] = sc[t];
+                   const void* (&rows)[kTile], bf16_t* buf, float* scale) {
+    tile_rows<S>(d, a, cache, quant ? cache_scale : nullptr, dim, it, k0, nt, rows, quant ? scale : nullptr);
+    if (!quant) return;
+    for (std::int64_t t = 0; t < convert; ++t) {
+      bf16_t* row = buf + t * dim;
+      S::to_bf16(d.kv_dt, rows[t], dim, row);
+      rows[t] = row;
     }
   };
-  constexpr int kKeys = 8;  // keys per S microkernel
+  // Keys per S microkernel and columns (acc vectors) per P.V microkernel, for MR row vectors: 16 with one
+  // (16 accumulators; 8 keys left one core's GQA group 8 and group 16 decode on cache-resident data at 31.3
+  // and 42-51 instead of 29.0 and 41 ns per KV-head key), 8 with 2-3 (16-24 accumulators).
+  const auto lane_tile = [](auto mrc) { return decltype(mrc)::value == 1 ? 16 : 8; };
   // Microkernel calls per tile: the steps the next tile's prefetches are spread over.
   std::int64_t calls = 0;
-  row_vector_chunks(nv, [&](std::int64_t, auto mrc) { calls += kTile / kKeys + d.dv / (decltype(mrc)::value == 1 ? 16 : 8); });
+  row_vector_chunks(nv, [&](std::int64_t, auto mrc) { calls += kTile / lane_tile(mrc) + npos / lane_tile(mrc); });
   row_prefetcher pf;
   for (std::int64_t p = it.klo + kTile; p < it.klo + ahead * kTile && p < it.khi; p += kTile) {  // the first tiles ahead
-    pf.start(d, a, it, p, std::min(kTile, it.khi - p), 1, H);
+    pf.start(d, a, it, p, std::min(kTile, it.khi - p), 1);
     pf.finish();
   }
-  constexpr std::int64_t kVpBlock = kTile / 2 * S::W;  // V pairs: [dv / 16][kTile / 2][16] (elements of H pairs)
+  constexpr std::int64_t kVpBlock = kTile / 2 * S::W;  // V pairs: [dv / 16][kTile / 2][16]
   for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
     const std::int64_t nt = std::min(kTile, it.khi - k0);
     pf.finish();
-    if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls, H);
-    const std::int64_t nk = std::min(kTile, round_up(nt, kKeys));  // rows the S microkernels read
+    if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls);
+    const std::int64_t nk = std::min(kTile, round_up(nt, 16));  // rows the S microkernels read
     stage(a.k_cache, a.k_scale, d.dk, k0, nt, nk, krow, kb, ksc);
-    const void* const* kr = krow[0];
-    if constexpr (H == 2) {  // rows past nt repeat row 0 (tile_rows), as far as the microkernels read
-      for (std::int64_t t = 0; t < nk; ++t) S::interleave_rows(krow[0][t], krow[1][t], e_count, kp + t * e_count * 2);
-      kr = kprow;
-    }
-    for (std::int64_t t = 0; t < nt; t += kKeys)
-      row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
-        qk_lanes<S, decltype(mrc)::value, kKeys, H>(qt + v * S::W, ld, kr + t, e_count, st + t * ld + v * S::W, ld, qscale,
-                                                    quant ? ksc + t * H : nullptr);
+    row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
+      constexpr int MR = decltype(mrc)::value, T = lane_tile(mrc);
+      for (std::int64_t t = 0; t < nt; t += T) {
+        qk_lanes<S, MR, T, X>(qt + v * S::W, ld, krow + t, e_count, st + t * ld + v * S::W, ld, qscale,
+                              quant && !Split ? ksc + t : nullptr);
         pf.step();
-      });
+      }
+    });
+    if constexpr (Split)  // a row's two halves, then (int8 / fp8) the key's scale
+      for (std::int64_t t = 0; t < nt; ++t) {
+        const auto x = S::pair_sum(S::load(st + t * ld));
+        S::store(st + t * ld, quant ? S::mul(x, S::set1(ksc[t])) : x);
+      }
     const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
     const bool rescale = softmax_lanes<S>(st, ld, nv, m, l, corr, k0, nt, rlo, rhi, masked);
     if (!d.v_in_k) stage(a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
@@ -870,46 +864,54 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
       for (std::int64_t v = 0; v < nv; ++v) {
         auto p0v = S::load(st + 2 * u * ld + v * S::W), p1v = S::load(st + (2 * u + 1) * ld + v * S::W);
         if (quant) {  // the partner of an odd last key is 0 (softmax_lanes), its scale finite (tile_rows)
-          p0v = S::mul(p0v, S::template bcast_pairs<H>(vsc + 2 * u * H));
-          p1v = S::mul(p1v, S::template bcast_pairs<H>(vsc + (2 * u + 1) * H));
+          p0v = S::mul(p0v, S::set1(vsc[2 * u]));
+          p1v = S::mul(p1v, S::set1(vsc[2 * u + 1]));
         }
         S::store(pp + u * ld + v * S::W, S::pair_bf16(p0v, p1v));
       }
-    // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
-    // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
-    S::pair_rows(d.v_in_k ? krow[0] : vrow[0], nt, d.dv, vp, S::W, kVpBlock, H == 2 ? vrow[H - 1] : nullptr);
-    row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
-      constexpr int MR = decltype(mrc)::value, NC = MR == 1 ? 16 : 8;
-      for (std::int64_t c = 0; c < d.dv; c += NC) {
-        pv_lanes<S, MR, NC, H>(pp + v * S::W, ld, vp + ((c / S::W) * kVpBlock + c % S::W) * H, S::W, np, acc + c * ld + v * S::W, ld,
-                               rescale ? corr + v * S::W : nullptr);
+    const void* const* vr = d.v_in_k ? krow : vrow;
+    if constexpr (Split) {
+      S::pair_rows(vr, nt, d.dv, vp, d.dv, S::W);  // [u][dv]: a broadcast's two positions are adjacent
+      for (std::int64_t c = 0; c < npos; c += 16) {
+        pv_lanes<S, 1, 16, 2>(pp, ld, vp + 2 * c, npos, np, acc + c * ld, ld, rescale ? corr : nullptr);
         pf.step();
       }
-    });
-  }
-  // Back to rows [r][dv] in column order, 16 rows of one head at a time.
-  float* tmp = ws + L.v;
-  for (int h = 0; h < H; ++h)
-    for (std::int64_t r0 = 0; r0 < rows; r0 += S::W) {
-      const std::int64_t n = std::min<std::int64_t>(S::W, rows - r0);
-      float mh[S::W], lh[S::W];
-      for (std::int64_t r = 0; r < n; ++r) {
-        mh[r] = m[(r0 + r) * H + h];
-        lh[r] = l[(r0 + r) * H + h];
-      }
-      for (std::int64_t c = 0; c < d.dv; ++c) {
-        const std::int64_t col = pv_perm_col(c);
-        for (std::int64_t r = 0; r < n; ++r) tmp[r * d.dv + col] = acc[c * ld + (r0 + r) * H + h];
-      }
-      finish_rows<S>(d, a, ith[h], tmp, mh, lh, n, row0, partial, r0);
+    } else {
+      // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
+      // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
+      S::pair_rows(vr, nt, d.dv, vp, S::W, kVpBlock);
+      row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
+        constexpr int MR = decltype(mrc)::value, NC = lane_tile(mrc);
+        for (std::int64_t c = 0; c < d.dv; c += NC) {
+          pv_lanes<S, MR, NC, 1>(pp + v * S::W, ld, vp + (c / S::W) * kVpBlock + c % S::W, S::W, np, acc + c * ld + v * S::W, ld,
+                                 rescale ? corr + v * S::W : nullptr);
+          pf.step();
+        }
+      });
     }
+  }
+  // Back to rows [r][dv] in column order, 16 rows at a time.
+  float* tmp = ws + L.v;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += S::W) {
+    const std::int64_t n = std::min<std::int64_t>(S::W, rows - r0);
+    float mh[S::W], lh[S::W];
+    for (std::int64_t r = 0; r < n; ++r) {
+      mh[r] = m[(r0 + r) * X];
+      lh[r] = l[(r0 + r) * X];
+    }
+    for (std::int64_t c = 0; c < d.dv; ++c) {
+      const std::int64_t col = pv_perm_col(c);
+      for (std::int64_t r = 0; r < n; ++r) tmp[r * d.dv + col] = acc[(c / X) * ld + (r0 + r) * X + c % X];
+    }
+    finish_rows<S>(d, a, it, tmp, mh, lh, n, row0, partial, r0);
+  }
 }
 
 // Which form each product of an item with `rows` rows takes (see the comment above path_opts).
 struct fast_modes {
   bool dp, bcast, k_direct, v_direct, pv_dp;
   bool lanes;            // the row-lane path (run_item_lanes)
-  std::int64_t lane_heads;  // KV heads per item of the row-lane path (its H)
+  bool lane_split;       // the row-lane path with two lanes per row (run_item_lanes<S, true>)
   std::int64_t e_count;  // 32-bit elements per K row (fp32 values or bf16 pairs)
 };
 template <class S>
@@ -922,11 +924,11 @@ fast_modes fast_mode(const attention_desc& d, std::int64_t rows, const path_opts
   f.k_direct = f.dp || d.kv_dt == dtype::fp32 || (!f.bcast && rows <= 4);
   f.v_direct = d.kv_dt == dtype::fp32 || rows <= 4;
   f.pv_dp = o.bf16_pv && rows > 4 && d.kv_dt == dtype::bf16;  // a few rows: repacking V costs more than converting it in registers
-  // Half a vector of rows (GQA group 8 decode): two KV heads share the vectors (run_item_lanes, H = 2).
-  const bool two_heads = rows * 2 == S::W && d.hkv % 2 == 0 && !d.v_in_k;
+  // Half a vector of rows (GQA group 8 decode): two lanes per row (run_item_lanes<S, true>).
+  const bool split = rows * 2 == S::W;
   // int8 / fp8 caches too: the row-lane path converts each tile to bf16 once for all its rows.
-  f.lanes = bf16_q && d.kv_dt != dtype::fp32 && o.bf16_pv && (rows >= kLaneRows || two_heads);
-  f.lane_heads = f.lanes && rows < kLaneRows ? 2 : 1;
+  f.lanes = bf16_q && d.kv_dt != dtype::fp32 && o.bf16_pv && (rows >= kLaneRows || split);
+  f.lane_split = f.lanes && split;
   return f;
 }
 // Per-head state of a multi-head decode item: q (4 rows), acc (4 rows), m, l.
@@ -951,8 +953,8 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   const bool scaled = d.kv_dt == dtype::int8 || d.kv_dt == dtype::fp8;
   const fast_modes fm = fast_mode<S>(d, rows, o);
   if (fm.lanes) {
-    if (fm.lane_heads == 2) run_item_lanes<S, 2>(d, a, it0, ws, partial);
-    else run_item_lanes<S, 1>(d, a, it0, ws, partial);
+    if (fm.lane_split) run_item_lanes<S, true>(d, a, it0, ws, partial);
+    else run_item_lanes<S, false>(d, a, it0, ws, partial);
     return;
   }
   const bool dp = fm.dp, bcast = fm.bcast, k_direct = fm.k_direct, v_direct = fm.v_direct, pv_dp_path = fm.pv_dp;
@@ -1197,7 +1199,7 @@ void execute(const attention_desc& d, const attention_args& a, int stage, int it
     const std::int64_t chunk = std::clamp<std::int64_t>(units / (8 * nthr), 1, std::min(d.hkv, kMaxHeadChunk));
     auto head_chunk = [&](std::int64_t rows) -> std::int64_t {
       const fast_modes fm = fast_mode<S>(d, rows, o);
-      if (fm.lanes) return fm.lane_heads;
+      if (fm.lanes) return std::int64_t{1};
       return rows <= 4 && !fm.bcast && fm.k_direct && fm.v_direct && !fm.pv_dp ? chunk : 1;
     };
     for_each_item(d, a, ithr, nthr, [&](const item& it) {

@@ -245,10 +245,13 @@ const std::vector<shape>& shapes() {
       {"lanes_three_heads_window", 3, 1, 64, 32, 64, 9, true, false, {5, 20}, {70, 20}},
       // 96 / 48 rows (row-vector chunks of 3), block 16
       {"lanes_mla_many_heads_mtp", 48, 1, 576, 512, 16, 0, false, true, {2, 1}, {45, 33}},
-      // Two KV heads per row vector (8 rows each, H = 2): group 8 decode with sinks, 4 KV heads, dv != dk
-      {"lanes_two_heads_group8", 32, 4, 64, 32, 16, 0, true, false, {1, 1, 1}, {1, 37, 100}},
+      // Half a row vector (8 rows, two lanes per row: run_item_lanes<S, true>): group 8 decode with sinks,
+      // 4 KV heads, dv != dk
+      {"lanes_split_group8", 32, 4, 64, 32, 16, 0, true, false, {1, 1, 1}, {1, 37, 100}},
       // 8 rows as 2 tokens x group 4 (multi-token prediction), window, block 64
-      {"lanes_two_heads_mtp_window", 8, 2, 64, 64, 64, 9, false, false, {2, 2}, {2, 75}},
+      {"lanes_split_mtp_window", 8, 2, 64, 64, 64, 9, false, false, {2, 2}, {2, 75}},
+      // MLA with 8 heads (one KV head, V in the K rows, dv 512)
+      {"lanes_split_mla_8_heads", 8, 1, 576, 512, 16, 0, false, true, {1, 1}, {33, 100}},
   };
   return list;
 }
@@ -293,7 +296,7 @@ TEST_P(AttentionTest, EveryImplIsaAndThreadCountMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
-                         ::testing::Combine(::testing::Range(0, 18), ::testing::Range(0, 5)),
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(shapes().size())), ::testing::Range(0, 5)),
                          [](const auto& info) {
                            const format f = kFormats[std::get<1>(info.param)];
                            return std::string(shapes()[static_cast<std::size_t>(std::get<0>(info.param))].name) + "_" +
