@@ -80,10 +80,14 @@ inline std::int64_t partial_floats(const attention_desc& d) {
   return d.splits > 1 ? round_up(d.total_q * d.hq * d.splits * (d.dv + 2), 16) : 0;
 }
 
-// Per worker: the workspace, then (direct path) the state of up to kMaxHeadChunk heads of a multi-head
-// decode item.
+// Per-head state of a multi-head decode item: the direct path's q (4 rows), acc (4 rows), m, l, or the
+// two-lanes-per-row path's Q^T [dk / 4][16], O^T [dv / 2][16], m [16], l [16].
+inline std::int64_t head_state_floats(const attention_desc& d) {
+  return round_up(std::max(4 * (d.dk + d.dv) + 8, 4 * d.dk + 8 * d.dv + 32), 16);
+}
+// Per worker: the workspace, then the state of up to kMaxHeadChunk heads of a multi-head decode item.
 inline std::int64_t worker_floats(const attention_desc& d) {
-  return workspace(d).total + std::min(d.hkv, kMaxHeadChunk) * round_up(4 * (d.dk + d.dv) + 8, 16);
+  return workspace(d).total + std::min(d.hkv, kMaxHeadChunk) * head_state_floats(d);
 }
 inline std::size_t scratch_bytes(const attention_desc& d, int nthr) {
   return static_cast<std::size_t>(partial_floats(d) + worker_floats(d) * nthr) * sizeof(float);
@@ -757,18 +761,32 @@ inline constexpr std::int64_t kLaneRows = 12;  // rows from which the row-lane p
 //   P.V: lane 2r + h accumulates row r's column position 2c + h (one 64-bit broadcast of V key pairs
 //      [u][dv]: positions 2c, 2c + 1) against row r's P pair, which both lanes hold.
 // (Before, two KV heads shared the vectors, with each tile's K rows and V pairs of the two heads
-// interleaved per 32-bit element.)
+// interleaved per 32-bit element.) Split items take up to kMaxHeadChunk KV heads (it0.kvh_end), each with
+// its own Q^T / O^T / m / l in `state`, taking turns tile by tile as in run_items_fast: the heads of one
+// cache block are adjacent, so a worker reads runs of heads x 4-8 KiB instead of scattered pieces.
 template <class S, bool Split>
-void run_item_lanes(const attention_desc& d, const attention_args& a, const item& it, float* ws, float* partial) {
+void run_item_lanes(const attention_desc& d, const attention_args& a, const item& it0, float* ws, float* state, float* partial) {
   constexpr int X = Split ? 2 : 1;  // lanes per row, and bf16 pairs per broadcast
   const workspace_layout L = workspace(d);
-  const std::int64_t group = d.hq / d.hkv, rows = (it.q1 - it.q0) * group, lanes = rows * X;
+  const std::int64_t heads = std::max<std::int64_t>(1, it0.kvh_end - it0.kvh);
+  const std::int64_t group = d.hq / d.hkv, rows = (it0.q1 - it0.q0) * group, lanes = rows * X;
   const std::int64_t nv = div_up(lanes, S::W), ld = nv * S::W;  // row vectors; stride of every [x][lanes] array
-  const std::int64_t q_len = a.q_start[it.b + 1] - a.q_start[it.b], ctx = a.ctx_lens[it.b];
-  const std::int64_t row0 = a.q_start[it.b] + it.q0, p0 = ctx - q_len + it.q0;
+  const std::int64_t q_len = a.q_start[it0.b + 1] - a.q_start[it0.b], ctx = a.ctx_lens[it0.b];
+  const std::int64_t row0 = a.q_start[it0.b] + it0.q0, p0 = ctx - q_len + it0.q0;
   const std::int64_t e_count = d.dk / 2 / X;  // broadcasts per K row
   const std::int64_t npos = d.dv / X;        // acc vectors per row vector
-  float* qt = ws + L.q;     // Q^T [e_count][ld]: bf16 pairs (Split: lane 2r + j holds row r's pair X e + j)
+  // Per head (one: in the workspace; several: head_state_floats each in `state`):
+  struct head_arrays {
+    float* qt;   // Q^T [e_count][ld]: bf16 pairs (Split: lane 2r + j holds row r's pair X e + j)
+    float* acc;  // O^T [npos][ld]: position c (Split: 2c + lane % 2) in pair_rows column order (pv_perm_col)
+    float* m;
+    float* l;
+  };
+  auto arrays = [&](std::int64_t h) -> head_arrays {
+    if (heads == 1) return {ws + L.q, ws + L.acc, ws + L.m, ws + L.l};
+    float* at = state + h * head_state_floats(d);
+    return {at, at + e_count * ld, at + (e_count + npos) * ld, at + (e_count + npos + 1) * ld};
+  };
   float* st = ws + L.s;     // S^T / P^T [kTile][ld]
   float* pp = ws + L.pb;    // P^T pairs [kTile / 2][ld]
   float* vp = ws + L.v;     // V pairs [dv / 16][kTile / 2][16] (Split: [kTile / 2][dv])
@@ -780,42 +798,45 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
   auto* vb = reinterpret_cast<bf16_t*>(ws + L.vb);
   float ksc[kTile], vsc_own[kTile];  // per-token scales
   const float* vsc = d.v_in_k ? ksc : vsc_own;  // MLA: V is the first dv values of the K row
-  float* acc = ws + L.acc;  // O^T [npos][ld]: position c (Split: 2c + lane % 2) in pair_rows column order (pv_perm_col)
-  float* m = ws + L.m;
-  float* l = ws + L.l;
-  auto* rlo = reinterpret_cast<std::int32_t*>(ws + L.rlo);  // first / last visible key per lane
+  auto* rlo = reinterpret_cast<std::int32_t*>(ws + L.rlo);  // first / last visible key per lane (every head)
   std::int32_t* rhi = rlo + L.rows_pad;
   float* corr = ws + L.rlo + 2 * L.rows_pad;  // per-lane factor of acc after a tile's softmax
   std::int64_t max_lo = 0, min_hi = std::numeric_limits<std::int64_t>::max();
   for (std::int64_t r = 0; r < ld; ++r) {
-    if (r < lanes) {
-      const std::int64_t row = r / X;
-      const std::int64_t src_row = (row0 + row / group) * d.hq + it.kvh * group + row % group;
+    const bool real = r < lanes;
+    const std::int64_t row = r / X;
+    for (std::int64_t h = 0; h < heads; ++h) {
+      const head_arrays ha = arrays(h);
+      ha.m[r] = kNegInf;
+      ha.l[r] = 0;
+      if (!real) {
+        for (std::int64_t e = 0; e < e_count; ++e) ha.qt[e * ld + r] = 0.0f;
+        continue;
+      }
+      const std::int64_t src_row = (row0 + row / group) * d.hq + (it0.kvh + h) * group + row % group;
       const auto* src = static_cast<const bf16_t*>(a.q) + src_row * d.dk;
-      for (std::int64_t e = 0; e < e_count; ++e) std::memcpy(qt + e * ld + r, src + 2 * (X * e + r % X), 4);
+      for (std::int64_t e = 0; e < e_count; ++e) std::memcpy(ha.qt + e * ld + r, src + 2 * (X * e + r % X), 4);
+    }
+    if (real) {
       const visible_range vis = attention_visible(d, p0 + row / group);
       rlo[r] = static_cast<std::int32_t>(vis.lo);
       rhi[r] = static_cast<std::int32_t>(vis.hi - 1);
       max_lo = std::max(max_lo, vis.lo);
       min_hi = std::min(min_hi, vis.hi - 1);
     } else {
-      for (std::int64_t e = 0; e < e_count; ++e) qt[e * ld + r] = 0.0f;
       rlo[r] = 0;
       rhi[r] = std::numeric_limits<std::int32_t>::max();
     }
-    m[r] = kNegInf;
-    l[r] = 0;
   }
-  std::fill(acc, acc + npos * ld, 0.0f);
+  for (std::int64_t h = 0; h < heads; ++h) std::fill(arrays(h).acc, arrays(h).acc + npos * ld, 0.0f);
   const float qscale = attention_scale(d) * kLog2e;
-  const std::int64_t ahead = prefetch_tiles(d);
   const void* krow[kTile];
   const void* vrow[kTile];
-  // The row pointers of keys [k0, k0 + nt) (rows past nt repeat row 0); for an int8 / fp8 cache the
-  // first `convert` rows are converted into buf ([kTile][dim] bf16) and the pointers moved there, and
-  // scale[t] gets the per-token scales.
-  auto stage = [&](const void* cache, const float* cache_scale, std::int64_t dim, std::int64_t k0, std::int64_t nt, std::int64_t convert,
-                   const void* (&rows)[kTile], bf16_t* buf, float* scale) {
+  // The row pointers of keys [k0, k0 + nt) of item `it` (rows past nt repeat row 0); for an int8 / fp8
+  // cache the first `convert` rows are converted into buf ([kTile][dim] bf16) and the pointers moved
+  // there, and scale[t] gets the per-token scales.
+  auto stage = [&](const item& it, const void* cache, const float* cache_scale, std::int64_t dim, std::int64_t k0, std::int64_t nt,
+                   std::int64_t convert, const void* (&rows)[kTile], bf16_t* buf, float* scale) {
     tile_rows<S>(d, a, cache, quant ? cache_scale : nullptr, dim, it, k0, nt, rows, quant ? scale : nullptr);
     if (!quant) return;
     for (std::int64_t t = 0; t < convert; ++t) {
@@ -828,82 +849,106 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
   // (16 accumulators; 8 keys left one core's GQA group 8 and group 16 decode on cache-resident data at 31.3
   // and 42-51 instead of 29.0 and 41 ns per KV-head key), 8 with 2-3 (16-24 accumulators).
   const auto lane_tile = [](auto mrc) { return decltype(mrc)::value == 1 ? 16 : 8; };
-  // Microkernel calls per tile: the steps the next tile's prefetches are spread over.
+  // Microkernel calls per step (a tile of one head): the points the prefetches are spread over.
   std::int64_t calls = 0;
   row_vector_chunks(nv, [&](std::int64_t, auto mrc) { calls += kTile / lane_tile(mrc) + npos / lane_tile(mrc); });
+  // A step is one tile of one head. Several heads take turns of a cache block (a tile when blocks are
+  // smaller), so each head's part of a block is read in one go: with blocks of 64 keys and turns of a
+  // tile, GQA-8 decode ran 12.5-15.0 ms against 10.0-13.4 with one head per item. Steps run in (turn,
+  // head, tile) order; the prefetches target the step `ahead` later.
+  const std::int64_t turn_tiles = heads > 1 ? std::max<std::int64_t>(1, d.block_size / kTile) : 1;
+  const std::int64_t ahead = prefetch_tiles(d);
   row_prefetcher pf;
-  for (std::int64_t p = it.klo + kTile; p < it.klo + ahead * kTile && p < it.khi; p += kTile) {  // the first tiles ahead
-    pf.start(d, a, it, p, std::min(kTile, it.khi - p), 1);
+  auto prefetch_step = [&](std::int64_t step, std::int64_t points) {
+    const std::int64_t per_turn = heads * turn_tiles, rem = step % per_turn;
+    item pit = it0;
+    pit.kvh = it0.kvh + rem / turn_tiles;
+    const std::int64_t pk0 = it0.klo + (step / per_turn * turn_tiles + rem % turn_tiles) * kTile;
+    if (pk0 < it0.khi) pf.start(d, a, pit, pk0, std::min(kTile, it0.khi - pk0), points);
+  };
+  for (std::int64_t step = 1; step < ahead; ++step) {  // the first steps ahead
+    prefetch_step(step, 1);
     pf.finish();
   }
   constexpr std::int64_t kVpBlock = kTile / 2 * S::W;  // V pairs: [dv / 16][kTile / 2][16]
-  for (std::int64_t k0 = it.klo; k0 < it.khi; k0 += kTile) {
-    const std::int64_t nt = std::min(kTile, it.khi - k0);
-    pf.finish();
-    if (const std::int64_t p = k0 + ahead * kTile; p < it.khi) pf.start(d, a, it, p, std::min(kTile, it.khi - p), calls);
-    const std::int64_t nk = std::min(kTile, round_up(nt, 16));  // rows the S microkernels read
-    stage(a.k_cache, a.k_scale, d.dk, k0, nt, nk, krow, kb, ksc);
-    row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
-      constexpr int MR = decltype(mrc)::value, T = lane_tile(mrc);
-      for (std::int64_t t = 0; t < nt; t += T) {
-        qk_lanes<S, MR, T, X>(qt + v * S::W, ld, krow + t, e_count, st + t * ld + v * S::W, ld, qscale,
-                              quant && !Split ? ksc + t : nullptr);
-        pf.step();
-      }
-    });
-    if constexpr (Split)  // a row's two halves, then (int8 / fp8) the key's scale
-      for (std::int64_t t = 0; t < nt; ++t) {
-        const auto x = S::pair_sum(S::load(st + t * ld));
-        S::store(st + t * ld, quant ? S::mul(x, S::set1(ksc[t])) : x);
-      }
-    const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
-    const bool rescale = softmax_lanes<S>(st, ld, nv, m, l, corr, k0, nt, rlo, rhi, masked);
-    if (!d.v_in_k) stage(a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
-    const std::int64_t np = div_up(nt, 2);
-    for (std::int64_t u = 0; u < np; ++u)
-      for (std::int64_t v = 0; v < nv; ++v) {
-        auto p0v = S::load(st + 2 * u * ld + v * S::W), p1v = S::load(st + (2 * u + 1) * ld + v * S::W);
-        if (quant) {  // the partner of an odd last key is 0 (softmax_lanes), its scale finite (tile_rows)
-          p0v = S::mul(p0v, S::set1(vsc[2 * u]));
-          p1v = S::mul(p1v, S::set1(vsc[2 * u + 1]));
+  std::int64_t step = 0;
+  for (std::int64_t kt0 = it0.klo; kt0 < it0.khi; kt0 += turn_tiles * kTile)
+    for (std::int64_t h = 0; h < heads; ++h)
+      for (std::int64_t k0 = kt0; k0 < std::min(it0.khi, kt0 + turn_tiles * kTile); k0 += kTile, ++step) {
+        const std::int64_t nt = std::min(kTile, it0.khi - k0);
+        item it = it0;
+        it.kvh = it0.kvh + h;
+        const head_arrays ha = arrays(h);
+        pf.finish();
+        prefetch_step(step + ahead, calls);
+        const std::int64_t nk = std::min(kTile, round_up(nt, 16));  // rows the S microkernels read
+        stage(it, a.k_cache, a.k_scale, d.dk, k0, nt, nk, krow, kb, ksc);
+        row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
+          constexpr int MR = decltype(mrc)::value, T = lane_tile(mrc);
+          for (std::int64_t t = 0; t < nt; t += T) {
+            qk_lanes<S, MR, T, X>(ha.qt + v * S::W, ld, krow + t, e_count, st + t * ld + v * S::W, ld, qscale,
+                                  quant && !Split ? ksc + t : nullptr);
+            pf.step();
+          }
+        });
+        if constexpr (Split)  // a row's two halves, then (int8 / fp8) the key's scale
+          for (std::int64_t t = 0; t < nt; ++t) {
+            const auto x = S::pair_sum(S::load(st + t * ld));
+            S::store(st + t * ld, quant ? S::mul(x, S::set1(ksc[t])) : x);
+          }
+        const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
+        const bool rescale = softmax_lanes<S>(st, ld, nv, ha.m, ha.l, corr, k0, nt, rlo, rhi, masked);
+        if (!d.v_in_k) stage(it, a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
+        const std::int64_t np = div_up(nt, 2);
+        for (std::int64_t u = 0; u < np; ++u)
+          for (std::int64_t v = 0; v < nv; ++v) {
+            auto p0v = S::load(st + 2 * u * ld + v * S::W), p1v = S::load(st + (2 * u + 1) * ld + v * S::W);
+            if (quant) {  // the partner of an odd last key is 0 (softmax_lanes), its scale finite (tile_rows)
+              p0v = S::mul(p0v, S::set1(vsc[2 * u]));
+              p1v = S::mul(p1v, S::set1(vsc[2 * u + 1]));
+            }
+            S::store(pp + u * ld + v * S::W, S::pair_bf16(p0v, p1v));
+          }
+        const void* const* vr = d.v_in_k ? krow : vrow;
+        if constexpr (Split) {
+          S::pair_rows(vr, nt, d.dv, vp, d.dv, S::W);  // [u][dv]: a broadcast's two positions are adjacent
+          for (std::int64_t c = 0; c < npos; c += 16) {
+            pv_lanes<S, 1, 16, 2>(pp, ld, vp + 2 * c, npos, np, ha.acc + c * ld, ld, rescale ? corr : nullptr);
+            pf.step();
+          }
+        } else {
+          // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
+          // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
+          S::pair_rows(vr, nt, d.dv, vp, S::W, kVpBlock);
+          row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
+            constexpr int MR = decltype(mrc)::value, NC = lane_tile(mrc);
+            for (std::int64_t c = 0; c < d.dv; c += NC) {
+              pv_lanes<S, MR, NC, 1>(pp + v * S::W, ld, vp + (c / S::W) * kVpBlock + c % S::W, S::W, np, ha.acc + c * ld + v * S::W, ld,
+                                     rescale ? corr + v * S::W : nullptr);
+              pf.step();
+            }
+          });
         }
-        S::store(pp + u * ld + v * S::W, S::pair_bf16(p0v, p1v));
       }
-    const void* const* vr = d.v_in_k ? krow : vrow;
-    if constexpr (Split) {
-      S::pair_rows(vr, nt, d.dv, vp, d.dv, S::W);  // [u][dv]: a broadcast's two positions are adjacent
-      for (std::int64_t c = 0; c < npos; c += 16) {
-        pv_lanes<S, 1, 16, 2>(pp, ld, vp + 2 * c, npos, np, acc + c * ld, ld, rescale ? corr : nullptr);
-        pf.step();
-      }
-    } else {
-      // Blocks of 16 positions x kTile / 2 pairs: the broadcasts of one microkernel read contiguous lines
-      // ([u][dv] puts them 2 KiB apart at dv 512: a few L1 sets).
-      S::pair_rows(vr, nt, d.dv, vp, S::W, kVpBlock);
-      row_vector_chunks(nv, [&](std::int64_t v, auto mrc) {
-        constexpr int MR = decltype(mrc)::value, NC = lane_tile(mrc);
-        for (std::int64_t c = 0; c < d.dv; c += NC) {
-          pv_lanes<S, MR, NC, 1>(pp + v * S::W, ld, vp + (c / S::W) * kVpBlock + c % S::W, S::W, np, acc + c * ld + v * S::W, ld,
-                                 rescale ? corr + v * S::W : nullptr);
-          pf.step();
-        }
-      });
-    }
-  }
-  // Back to rows [r][dv] in column order, 16 rows at a time.
+  // Back to rows [r][dv] in column order, 16 rows of one head at a time.
   float* tmp = ws + L.v;
-  for (std::int64_t r0 = 0; r0 < rows; r0 += S::W) {
-    const std::int64_t n = std::min<std::int64_t>(S::W, rows - r0);
-    float mh[S::W], lh[S::W];
-    for (std::int64_t r = 0; r < n; ++r) {
-      mh[r] = m[(r0 + r) * X];
-      lh[r] = l[(r0 + r) * X];
+  for (std::int64_t h = 0; h < heads; ++h) {
+    const head_arrays ha = arrays(h);
+    item it = it0;
+    it.kvh = it0.kvh + h;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += S::W) {
+      const std::int64_t n = std::min<std::int64_t>(S::W, rows - r0);
+      float mh[S::W], lh[S::W];
+      for (std::int64_t r = 0; r < n; ++r) {
+        mh[r] = ha.m[(r0 + r) * X];
+        lh[r] = ha.l[(r0 + r) * X];
+      }
+      for (std::int64_t c = 0; c < d.dv; ++c) {
+        const std::int64_t col = pv_perm_col(c);
+        for (std::int64_t r = 0; r < n; ++r) tmp[r * d.dv + col] = ha.acc[(c / X) * ld + (r0 + r) * X + c % X];
+      }
+      finish_rows<S>(d, a, it, tmp, mh, lh, n, row0, partial, r0);
     }
-    for (std::int64_t c = 0; c < d.dv; ++c) {
-      const std::int64_t col = pv_perm_col(c);
-      for (std::int64_t r = 0; r < n; ++r) tmp[r * d.dv + col] = acc[(c / X) * ld + (r0 + r) * X + c % X];
-    }
-    finish_rows<S>(d, a, it, tmp, mh, lh, n, row0, partial, r0);
   }
 }
 
@@ -931,8 +976,6 @@ fast_modes fast_mode(const attention_desc& d, std::int64_t rows, const path_opts
   f.lane_split = f.lanes && split;
   return f;
 }
-// Per-head state of a multi-head decode item: q (4 rows), acc (4 rows), m, l.
-inline std::int64_t head_state_floats(const attention_desc& d) { return round_up(4 * (d.dk + d.dv) + 8, 16); }
 
 // Runs the item `it0` for KV heads [it0.kvh, h1). One head: its state lives in the workspace. Several
 // heads (decode with <= 4 rows per head, see head_chunk): each keeps q / acc / m / l in `state`
@@ -953,8 +996,8 @@ void run_items_fast(const attention_desc& d, const attention_args& a, const item
   const bool scaled = d.kv_dt == dtype::int8 || d.kv_dt == dtype::fp8;
   const fast_modes fm = fast_mode<S>(d, rows, o);
   if (fm.lanes) {
-    if (fm.lane_split) run_item_lanes<S, true>(d, a, it0, ws, partial);
-    else run_item_lanes<S, false>(d, a, it0, ws, partial);
+    if (fm.lane_split) run_item_lanes<S, true>(d, a, it0, ws, state, partial);
+    else run_item_lanes<S, false>(d, a, it0, ws, state, partial);
     return;
   }
   const bool dp = fm.dp, bcast = fm.bcast, k_direct = fm.k_direct, v_direct = fm.v_direct, pv_dp_path = fm.pv_dp;
@@ -1199,7 +1242,7 @@ void execute(const attention_desc& d, const attention_args& a, int stage, int it
     const std::int64_t chunk = std::clamp<std::int64_t>(units / (8 * nthr), 1, std::min(d.hkv, kMaxHeadChunk));
     auto head_chunk = [&](std::int64_t rows) -> std::int64_t {
       const fast_modes fm = fast_mode<S>(d, rows, o);
-      if (fm.lanes) return std::int64_t{1};
+      if (fm.lanes) return fm.lane_split ? chunk : 1;
       return rows <= 4 && !fm.bcast && fm.k_direct && fm.v_direct && !fm.pv_dp ? chunk : 1;
     };
     for_each_item(d, a, ithr, nthr, [&](const item& it) {

@@ -250,6 +250,9 @@ const std::vector<shape>& shapes() {
       {"lanes_split_group8", 32, 4, 64, 32, 16, 0, true, false, {1, 1, 1}, {1, 37, 100}},
       // 8 rows as 2 tokens x group 4 (multi-token prediction), window, block 64
       {"lanes_split_mtp_window", 8, 2, 64, 64, 64, 9, false, false, {2, 2}, {2, 75}},
+      // 24 (sequence, KV head) units: on 1-2 threads the items take 3 or 1 KV heads (the last item of a
+      // sequence 2), heads taking turns tile by tile
+      {"lanes_split_head_chunks", 64, 8, 32, 32, 16, 0, true, false, {1, 1, 1}, {5, 40, 100}},
       // MLA with 8 heads (one KV head, V in the K rows, dv 512)
       {"lanes_split_mla_8_heads", 8, 1, 576, 512, 16, 0, false, true, {1, 1}, {33, 100}},
   };
