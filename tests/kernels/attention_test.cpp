@@ -253,6 +253,8 @@ const std::vector<shape>& shapes() {
       // 24 (sequence, KV head) units: on 1-2 threads the items take 3 or 1 KV heads (the last item of a
       // sequence 2), heads taking turns tile by tile
       {"lanes_split_head_chunks", 64, 8, 32, 32, 16, 0, true, false, {1, 1, 1}, {5, 40, 100}},
+      // Group 4 decode with multi-head items (direct path), window, block 64, dv != dk
+      {"gqa4_head_chunks_window", 32, 8, 64, 32, 64, 9, false, false, {1, 1, 1}, {5, 70, 130}},
       // MLA with 8 heads (one KV head, V in the K rows, dv 512)
       {"lanes_split_mla_8_heads", 8, 1, 576, 512, 16, 0, false, true, {1, 1}, {33, 100}},
   };
