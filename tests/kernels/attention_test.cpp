@@ -301,7 +301,7 @@ TEST_P(AttentionTest, EveryImplIsaAndThreadCountMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
-                         ::testing::Combine(::testing::Range(0, static_cast<int>(shapes().size())), ::testing::Range(0, 5)),
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(shapes().size())), ::testing::Range(0, static_cast<int>(std::size(kFormats)))),
                          [](const auto& info) {
                            const format f = kFormats[std::get<1>(info.param)];
                            return std::string(shapes()[static_cast<std::size_t>(std::get<0>(info.param))].name) + "_" +
