@@ -738,10 +738,15 @@ struct row_prefetcher {
     per_step = div_up(lines, std::max<std::int64_t>(steps, 1));
     at = begin[0];
   }
+  // Per contiguous run, not per line: a check per line cost one core 4-5 ns per KV-head key in GQA-8 decode
+  // on cache-resident data (35 against 39 ns per key, pinned, four rounds; cold, 2 threads: 9.6-10.2
+  // against 10.2-11.2 ms, three rounds).
   void step() {
-    for (std::int64_t i = 0; i < per_step && r < n; ++i) {
-      __builtin_prefetch(at, 0, 2);  // T1: into L2
-      at += 64;
+    for (std::int64_t left = per_step; left > 0 && r < n;) {
+      const std::int64_t k = std::min<std::int64_t>(left, (end[r] - at + 63) / 64);
+      for (std::int64_t i = 0; i < k; ++i) __builtin_prefetch(at + 64 * i, 0, 2);  // T1: into L2
+      at += 64 * k;
+      left -= k;
       if (at >= end[r] && ++r < n) at = begin[r];
     }
   }
