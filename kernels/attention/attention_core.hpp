@@ -773,7 +773,8 @@ template <class S, bool Split>
 void run_item_lanes(const attention_desc& d, const attention_args& a, const item& it0, float* ws, float* state, float* partial) {
   constexpr int X = Split ? 2 : 1;  // lanes per row, and bf16 pairs per broadcast
   const workspace_layout L = workspace(d);
-  const std::int64_t heads = std::max<std::int64_t>(1, it0.kvh_end - it0.kvh);
+  // KV heads of the item: several only for Split items (head_chunk), whose state fits head_state_floats.
+  const std::int64_t heads = Split ? std::max<std::int64_t>(1, it0.kvh_end - it0.kvh) : 1;
   const std::int64_t group = d.hq / d.hkv, rows = (it0.q1 - it0.q0) * group, lanes = rows * X;
   const std::int64_t nv = div_up(lanes, S::W), ld = nv * S::W;  // row vectors; stride of every [x][lanes] array
   const std::int64_t q_len = a.q_start[it0.b + 1] - a.q_start[it0.b], ctx = a.ctx_lens[it0.b];
