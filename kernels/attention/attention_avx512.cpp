@@ -96,8 +96,27 @@ struct avx512_simd {
       return _mm512_castsi512_ps(_mm512_set1_epi64(static_cast<long long>(x)));
     }
   }
-  // Lanes 2i and 2i + 1 both get their sum.
-  static vf pair_sum(vf x) { return _mm512_add_ps(x, _mm512_permute_ps(x, 0xb1)); }
+  // ---- two lanes per row (run_item_lanes<S, true>, softmax_pairs) ----
+  // Lane 2r: a[2r] + a[2r + 1], lane 2r + 1: b[2r] + b[2r + 1] (two keys' halves summed, packed).
+  static vf pack_pair(vf a, vf b) {
+    return _mm512_mask_blend_ps(0xaaaa, _mm512_add_ps(a, _mm512_permute_ps(a, 0xb1)), _mm512_add_ps(b, _mm512_permute_ps(b, 0xb1)));
+  }
+  static vf pair_set(float even, float odd) { return _mm512_mask_blend_ps(0xaaaa, _mm512_set1_ps(even), _mm512_set1_ps(odd)); }
+  static vf pair_max(vf x) { return _mm512_max_ps(x, _mm512_permute_ps(x, 0xb1)); }
+  static vf odd_neg_inf(vf x) { return _mm512_mask_mov_ps(x, 0xaaaa, neg_inf()); }
+  // x with -inf in the lanes l where key k + l % 2 is outside [lo[l], hi[l]].
+  static vf mask_outside_pairs(vf x, std::int32_t k, const std::int32_t* lo, const std::int32_t* hi) {
+    const __m512i kv = _mm512_add_epi32(_mm512_set1_epi32(k), _mm512_set_epi32(1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0));
+    const __mmask16 in = _mm512_cmple_epi32_mask(_mm512_loadu_si512(lo), kv) & _mm512_cmple_epi32_mask(kv, _mm512_loadu_si512(hi));
+    return _mm512_mask_mov_ps(neg_inf(), in, x);
+  }
+  // p0, p1 packed probabilities (lanes 2r, 2r + 1: row r's keys 2u, 2u + 1) -> row r's bf16 pair in lanes
+  // 2r and 2r + 1 of dst0 (from p0) and dst1 (from p1).
+  static void dup_pairs(vf p0, vf p1, float* dst0, float* dst1) {
+    const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(p1, p0);  // dword r: row r's pair of p0; dword 8 + r: of p1
+    _mm512_storeu_si512(dst0, _mm512_permutexvar_epi32(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), h));
+    _mm512_storeu_si512(dst1, _mm512_permutexvar_epi32(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), h));
+  }
   static vf max(vf a, vf b) { return _mm512_max_ps(a, b); }
   static vf add(vf a, vf b) { return _mm512_add_ps(a, b); }
   static vf neg_inf() { return _mm512_set1_ps(-std::numeric_limits<float>::infinity()); }

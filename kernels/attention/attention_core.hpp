@@ -711,6 +711,43 @@ bool softmax_lanes(float* st, std::int64_t lds, std::int64_t nv, float* m, float
   return rescale;
 }
 
+// softmax_lanes for two lanes per row with the keys packed in pairs (run_item_lanes<S, true>): vector u of
+// sp holds row r's score of key 2u in lane 2r and of key 2u + 1 in lane 2r + 1 (np vectors for nt keys);
+// m and corr are the row's in both its lanes, l the partial sum over the keys of the lane's parity (the
+// row's l is the sum of its two lanes). sp becomes the probabilities; an odd nt's missing key gets 0.
+template <class S>
+bool softmax_pairs(float* sp, std::int64_t np, float* m, float* l, float* corr, std::int64_t k0, std::int64_t nt, const std::int32_t* rlo,
+                   const std::int32_t* rhi, bool masked) {
+  auto mx = S::neg_inf();
+  for (std::int64_t u = 0; u < np; ++u) {
+    auto x = S::load(sp + u * S::W);
+    if (masked) x = S::mask_outside_pairs(x, static_cast<std::int32_t>(k0 + 2 * u), rlo, rhi);
+    if (2 * u + 1 == nt) x = S::odd_neg_inf(x);
+    S::store(sp + u * S::W, x);
+    mx = S::max(mx, x);
+  }
+  mx = S::pair_max(mx);
+  const auto m_old = S::load(m), m_new = S::max(m_old, mx), m_use = S::finite_or_zero(m_new);
+  auto sum = S::zero();
+  for (std::int64_t u = 0; u < np; ++u) {
+    const auto p = S::exp2(S::sub(S::load(sp + u * S::W), m_use));
+    S::store(sp + u * S::W, p);
+    sum = S::add(sum, p);
+  }
+  auto lv = S::load(l);
+  const bool rescale = S::any_ne(m_new, m_old);
+  if (rescale) {
+    const auto c = S::exp2(S::sub(m_old, m_use));  // 0 for rows that had seen nothing
+    lv = S::fma(lv, c, sum);
+    S::store(corr, c);
+  } else {
+    lv = S::add(lv, sum);
+  }
+  S::store(l, lv);
+  S::store(m, m_new);
+  return rescale;
+}
+
 // Software prefetch (into L2) of the cache rows of a later tile, spread evenly over the microkernel
 // calls of the current one (step() between calls): bursts of a few hundred prefetches at once leave
 // most of them dropped or queued behind each other, and the demand loads then wait on DRAM.
@@ -761,8 +798,9 @@ inline constexpr std::int64_t kLaneRows = 12;  // rows from which the row-lane p
 // two tokens of group 4): each row has two lanes, so the 64-bit broadcasts of the cache rows read in
 // place feed every lane without any repacking of K:
 //   S: lane 2r + j sums Q[r] pairs 2e + j against K pairs 2e + j (one 64-bit broadcast of a K row: pairs
-//      2e, 2e + 1), over half the pairs; S::pair_sum adds the two lanes of a row and leaves the sum in
-//      both, so the softmax state (m, l, corr) is per lane and the two lanes of a row agree;
+//      2e, 2e + 1), over half the pairs; S::pack_pair adds each key's two halves and packs two keys per
+//      vector (lane 2r: key 2u, 2r + 1: key 2u + 1), so the softmax (softmax_pairs) takes one vector
+//      per two keys (GQA-8 decode cold, 2 threads: 9.9-10.1 against 10.0-10.5 ms, three rounds);
 //   P.V: lane 2r + h accumulates row r's column position 2c + h (one 64-bit broadcast of V key pairs
 //      [u][dv]: positions 2c, 2c + 1) against row r's P pair, which both lanes hold.
 // (Before, two KV heads shared the vectors, with each tile's K rows and V pairs of the two heads
@@ -897,24 +935,39 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
             pf.step();
           }
         });
-        if constexpr (Split)  // a row's two halves, then (int8 / fp8) the key's scale
-          for (std::int64_t t = 0; t < nt; ++t) {
-            const auto x = S::pair_sum(S::load(st + t * ld));
-            S::store(st + t * ld, quant ? S::mul(x, S::set1(ksc[t])) : x);
-          }
-        const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
-        const bool rescale = softmax_lanes<S>(st, ld, nv, ha.m, ha.l, corr, k0, nt, rlo, rhi, masked);
-        if (!d.v_in_k) stage(it, a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
         const std::int64_t np = div_up(nt, 2);
-        for (std::int64_t u = 0; u < np; ++u)
-          for (std::int64_t v = 0; v < nv; ++v) {
-            auto p0v = S::load(st + 2 * u * ld + v * S::W), p1v = S::load(st + (2 * u + 1) * ld + v * S::W);
-            if (quant) {  // the partner of an odd last key is 0 (softmax_lanes), its scale finite (tile_rows)
-              p0v = S::mul(p0v, S::set1(vsc[2 * u]));
-              p1v = S::mul(p1v, S::set1(vsc[2 * u + 1]));
-            }
-            S::store(pp + u * ld + v * S::W, S::pair_bf16(p0v, p1v));
+        bool rescale;
+        if constexpr (Split) {
+          // Each key's two halves summed and the keys packed in pairs (then, int8 / fp8, times the keys'
+          // scales), so the softmax works on one vector per two keys.
+          for (std::int64_t u = 0; u < np; ++u) {
+            const auto x = S::pack_pair(S::load(st + 2 * u * ld), S::load(st + (2 * u + 1) * ld));
+            S::store(st + u * ld, quant ? S::mul(x, S::pair_set(ksc[2 * u], ksc[2 * u + 1])) : x);
           }
+          rescale = softmax_pairs<S>(st, np, ha.m, ha.l, corr, k0, nt, rlo, rhi, k0 < max_lo || k0 + nt - 1 > min_hi);
+          if (!d.v_in_k) stage(it, a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
+          for (std::int64_t u = 0; u < np; u += 2) {  // each row's pair of probabilities, in both its lanes
+            auto p0v = S::load(st + u * ld), p1v = u + 1 < np ? S::load(st + (u + 1) * ld) : S::zero();
+            if (quant) {  // an odd last key's probability is 0, its scale finite (tile_rows)
+              p0v = S::mul(p0v, S::pair_set(vsc[2 * u], vsc[2 * u + 1]));
+              if (u + 1 < np) p1v = S::mul(p1v, S::pair_set(vsc[2 * u + 2], vsc[2 * u + 3]));
+            }
+            S::dup_pairs(p0v, p1v, pp + u * ld, pp + (u + 1) * ld);
+          }
+        } else {
+          const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
+          rescale = softmax_lanes<S>(st, ld, nv, ha.m, ha.l, corr, k0, nt, rlo, rhi, masked);
+          if (!d.v_in_k) stage(it, a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
+          for (std::int64_t u = 0; u < np; ++u)
+            for (std::int64_t v = 0; v < nv; ++v) {
+              auto p0v = S::load(st + 2 * u * ld + v * S::W), p1v = S::load(st + (2 * u + 1) * ld + v * S::W);
+              if (quant) {  // the partner of an odd last key is 0 (softmax_lanes), its scale finite (tile_rows)
+                p0v = S::mul(p0v, S::set1(vsc[2 * u]));
+                p1v = S::mul(p1v, S::set1(vsc[2 * u + 1]));
+              }
+              S::store(pp + u * ld + v * S::W, S::pair_bf16(p0v, p1v));
+            }
+        }
         const void* const* vr = d.v_in_k ? krow : vrow;
         if constexpr (Split) {
           S::pair_rows(vr, nt, d.dv, vp, d.dv, S::W);  // [u][dv]: a broadcast's two positions are adjacent
@@ -947,7 +1000,7 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
       float mh[S::W], lh[S::W];
       for (std::int64_t r = 0; r < n; ++r) {
         mh[r] = ha.m[(r0 + r) * X];
-        lh[r] = ha.l[(r0 + r) * X];
+        lh[r] = Split ? ha.l[(r0 + r) * X] + ha.l[(r0 + r) * X + 1] : ha.l[r0 + r];
       }
       for (std::int64_t c = 0; c < d.dv; ++c) {
         const std::int64_t col = pv_perm_col(c);
