@@ -349,6 +349,30 @@ TEST(Attention, NanAndInfPositionsMatchReference) {
   }
 }
 
+TEST(Attention, NanCodesOfAnFp8CacheReachTheSameOutputs) {
+  // e4m3 NaN codes (0x7f, 0xff) in the cache: in V column 3 of sequence 1's token 0, every query head of
+  // KV head 0 gets NaN in column 3; in K of sequence 0's token 2, KV head 1's query heads get NaN rows.
+  // Group 8 and 16 with bf16 Q take the row-lane paths, which convert each tile to bf16.
+  for (std::int64_t group : {8, 16}) {
+    const shape s{"nan_fp8", 2 * group, 2, 64, 64, 16, 0, false, false, {1, 1}, {20, 9}};
+    problem p = make_problem(s, dtype::bf16, dtype::fp8, 1, 13);
+    const std::int64_t bs = p.d.block_size, mb = p.d.max_blocks_per_seq;
+    p.v[((p.table[1 * mb] * p.d.hkv + 0) * bs + 0) * p.d.dv + 3] = 0x7f;
+    p.k[((p.table[0] * p.d.hkv + 1) * bs + 2) * p.d.dk + 5] = 0xff;
+    run(attention_reference(), p, 1);
+    const std::vector<float> want = p.out;
+    ASSERT_TRUE(std::isnan(want[(1 * p.d.hq + 0) * p.d.dv + 3]) && !std::isnan(want[(1 * p.d.hq + 0) * p.d.dv + 4]));
+    ASSERT_TRUE(std::isnan(want[(0 * p.d.hq + group) * p.d.dv]) && !std::isnan(want[(0 * p.d.hq + 0) * p.d.dv]));
+    for (isa_level level : runnable_isas()) {
+      scoped_isa_cap cap(level);
+      const attention_impl& impl = attention_select(p.d);
+      run(impl, p, 2);
+      for (std::size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(std::isnan(p.out[i]), std::isnan(want[i])) << impl.name << " group " << group << " output " << i;
+    }
+  }
+}
+
 TEST(Attention, MaskIsExact) {
   // Changing a token that a query must not see (after it, or before its window) leaves its output
   // bit-identical; changing a visible one changes it.
