@@ -669,6 +669,33 @@ void row_vector_chunks(std::int64_t nv, F&& f) {
   }
 }
 
+// The online-softmax step of one vector of lanes: mx is the lanes' max over the tile's n score vectors
+// s[t * lds] (masked ones -inf), which become 2^(s - m); m and l are updated and corr gets the factor
+// acc must be scaled by (1 where m did not move). Returns whether m moved in any lane.
+template <class S>
+bool online_update(float* s, std::int64_t lds, std::int64_t n, typename S::vf mx, float* m, float* l, float* corr) {
+  const auto m_old = S::load(m), m_new = S::max(m_old, mx), m_use = S::finite_or_zero(m_new);
+  auto sum = S::zero();
+  for (std::int64_t t = 0; t < n; ++t) {
+    const auto p = S::exp2(S::sub(S::load(s + t * lds), m_use));
+    S::store(s + t * lds, p);
+    sum = S::add(sum, p);
+  }
+  auto lv = S::load(l);
+  const bool moved = S::any_ne(m_new, m_old);
+  if (moved) {
+    const auto c = S::exp2(S::sub(m_old, m_use));  // 0 for rows that had seen nothing
+    lv = S::fma(lv, c, sum);
+    S::store(corr, c);
+  } else {
+    lv = S::add(lv, sum);
+    S::store(corr, S::set1(1.0f));
+  }
+  S::store(l, lv);
+  S::store(m, m_new);
+  return moved;
+}
+
 // Online softmax of S^T[nt keys][nv * W rows] (ld lds) in base 2, rows in lanes; keys outside a row's
 // [rlo, rhi] get -inf when `masked`. S^T becomes P^T; corr[rows] is the factor acc must be scaled by.
 // Returns whether any row's max moved (acc needs corr).
@@ -687,26 +714,8 @@ bool softmax_lanes(float* st, std::int64_t lds, std::int64_t nv, float* m, float
       }
       mx = S::max(mx, x);
     }
-    const auto m_old = S::load(m + v * S::W), m_new = S::max(m_old, mx), m_use = S::finite_or_zero(m_new);
-    auto sum = S::zero();
-    for (std::int64_t t = 0; t < nt; ++t) {
-      const auto p = S::exp2(S::sub(S::load(s + t * lds), m_use));
-      S::store(s + t * lds, p);
-      sum = S::add(sum, p);
-    }
+    rescale |= online_update<S>(s, lds, nt, mx, m + v * S::W, l + v * S::W, corr + v * S::W);
     if (nt % 2 != 0) S::store(s + nt * lds, S::zero());  // partner of the last key in a pair
-    auto lv = S::load(l + v * S::W);
-    if (S::any_ne(m_new, m_old)) {
-      const auto c = S::exp2(S::sub(m_old, m_use));  // 0 for rows that had seen nothing
-      lv = S::fma(lv, c, sum);
-      S::store(corr + v * S::W, c);
-      rescale = true;
-    } else {
-      lv = S::add(lv, sum);
-      S::store(corr + v * S::W, S::set1(1.0f));
-    }
-    S::store(l + v * S::W, lv);
-    S::store(m + v * S::W, m_new);
   }
   return rescale;
 }
@@ -726,26 +735,7 @@ bool softmax_pairs(float* sp, std::int64_t np, float* m, float* l, float* corr, 
     S::store(sp + u * S::W, x);
     mx = S::max(mx, x);
   }
-  mx = S::pair_max(mx);
-  const auto m_old = S::load(m), m_new = S::max(m_old, mx), m_use = S::finite_or_zero(m_new);
-  auto sum = S::zero();
-  for (std::int64_t u = 0; u < np; ++u) {
-    const auto p = S::exp2(S::sub(S::load(sp + u * S::W), m_use));
-    S::store(sp + u * S::W, p);
-    sum = S::add(sum, p);
-  }
-  auto lv = S::load(l);
-  const bool rescale = S::any_ne(m_new, m_old);
-  if (rescale) {
-    const auto c = S::exp2(S::sub(m_old, m_use));  // 0 for rows that had seen nothing
-    lv = S::fma(lv, c, sum);
-    S::store(corr, c);
-  } else {
-    lv = S::add(lv, sum);
-  }
-  S::store(l, lv);
-  S::store(m, m_new);
-  return rescale;
+  return online_update<S>(sp, S::W, np, S::pair_max(mx), m, l, corr);
 }
 
 // Software prefetch (into L2) of the cache rows of a later tile, spread evenly over the microkernel
@@ -872,7 +862,10 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
       rhi[r] = std::numeric_limits<std::int32_t>::max();
     }
   }
-  for (std::int64_t h = 0; h < heads; ++h) std::fill(arrays(h).acc, arrays(h).acc + npos * ld, 0.0f);
+  for (std::int64_t h = 0; h < heads; ++h) {
+    float* acc = arrays(h).acc;
+    std::fill(acc, acc + npos * ld, 0.0f);
+  }
   const float qscale = attention_scale(d) * kLog2e;
   const void* krow[kTile];
   const void* vrow[kTile];
@@ -936,6 +929,7 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
           }
         });
         const std::int64_t np = div_up(nt, 2);
+        const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
         bool rescale;
         if constexpr (Split) {
           // Each key's two halves summed and the keys packed in pairs (then, int8 / fp8, times the keys'
@@ -944,8 +938,12 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
             const auto x = S::pack_pair(S::load(st + 2 * u * ld), S::load(st + (2 * u + 1) * ld));
             S::store(st + u * ld, quant ? S::mul(x, S::pair_set(ksc[2 * u], ksc[2 * u + 1])) : x);
           }
-          rescale = softmax_pairs<S>(st, np, ha.m, ha.l, corr, k0, nt, rlo, rhi, k0 < max_lo || k0 + nt - 1 > min_hi);
-          if (!d.v_in_k) stage(it, a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
+          rescale = softmax_pairs<S>(st, np, ha.m, ha.l, corr, k0, nt, rlo, rhi, masked);
+        } else {
+          rescale = softmax_lanes<S>(st, ld, nv, ha.m, ha.l, corr, k0, nt, rlo, rhi, masked);
+        }
+        if (!d.v_in_k) stage(it, a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
+        if constexpr (Split) {
           for (std::int64_t u = 0; u < np; u += 2) {  // each row's pair of probabilities, in both its lanes
             auto p0v = S::load(st + u * ld), p1v = u + 1 < np ? S::load(st + (u + 1) * ld) : S::zero();
             if (quant) {  // an odd last key's probability is 0, its scale finite (tile_rows)
@@ -955,9 +953,6 @@ void run_item_lanes(const attention_desc& d, const attention_args& a, const item
             S::dup_pairs(p0v, p1v, pp + u * ld, pp + (u + 1) * ld);
           }
         } else {
-          const bool masked = k0 < max_lo || k0 + nt - 1 > min_hi;
-          rescale = softmax_lanes<S>(st, ld, nv, ha.m, ha.l, corr, k0, nt, rlo, rhi, masked);
-          if (!d.v_in_k) stage(it, a.v_cache, a.v_scale, d.dv, k0, nt, nt, vrow, vb, vsc_own);
           for (std::int64_t u = 0; u < np; ++u)
             for (std::int64_t v = 0; v < nv; ++v) {
               auto p0v = S::load(st + 2 * u * ld + v * S::W), p1v = S::load(st + (2 * u + 1) * ld + v * S::W);
