@@ -171,7 +171,7 @@ struct fp8_fma_avx512 {
         const __m512 av = _mm512_set1_ps(a[i]);
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
       }
-      a += MR;
+      a += mr;  // [p][mr] (pack_rows_f32)
       b += NR;
     }
     fp8_store_scaled<mr>(acc, c, ldc, nr, d, args, t);
