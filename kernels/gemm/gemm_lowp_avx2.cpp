@@ -82,50 +82,69 @@ struct widen_avx2 {
   template <int mr>
   static constexpr int na = mr == 1 ? 4 : mr == 2 ? 2 : 1;
 
+  // One or two rows (decode): a call covers 16 k blocks (the driver's decode loop, one row tile), each
+  // block's sum scaled (fp8) or added (bf16) into the tile's totals in registers, so dst is read and
+  // written once per 16 blocks and the call's set-up is paid once per 32-64 KiB of weights instead of
+  // per 2-8 KiB. More rows keep one block per call.
+  static constexpr std::int64_t kMultiBlockRows = 2;
+  static std::int64_t decode_kc(const gemm_desc& d) { return d.m <= kMultiBlockRows ? 16 * KC : KC; }
+
+  // kc spans whole k blocks of KC (decode_kc) or one; the source of block j is at a + j *
+  // a_panel_elems(KC) (the driver packs the source per KC block; a multi-block call has one row tile).
+  // The totals start from dst (or zero) and take each block's sum by one fused multiply-add, so a
+  // single-block call rounds exactly as a store of sum x scale + dst.
   template <int mr>
   static void tile(std::int64_t kc, const float* a, const b_t* b, float* c, std::int64_t ldc, int nr,
                    const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
     constexpr int sets = na<mr>;
-    __m256 acc[sets][mr][2];
-    for (int u = 0; u < sets; ++u)
-      for (int i = 0; i < mr; ++i) acc[u][i][0] = acc[u][i][1] = _mm256_setzero_ps();
-    // k step p into set U. The set is a template argument (integer_sequence below): indexed by a loop
-    // variable, GCC kept the sets in memory and stored them on every step.
-    const auto step = [&]<int U>(std::integral_constant<int, U>, std::int64_t p) __attribute__((always_inline)) {
-      const __m256 b0 = widen(b + p * NR), b1 = widen(b + p * NR + 8);
-#pragma GCC unroll 8
-      for (int i = 0; i < mr; ++i) {
-        const __m256 av = _mm256_broadcast_ss(a + p * mr + i);  // [p][mr] (pack_rows_f32)
-        acc[U][i][0] = _mm256_fmadd_ps(av, b0, acc[U][i][0]);
-        acc[U][i][1] = _mm256_fmadd_ps(av, b1, acc[U][i][1]);
-      }
-    };
-    std::int64_t p = 0;
-    [&]<int... U>(std::integer_sequence<int, U...>) __attribute__((always_inline)) {
-      for (; p + sets <= kc; p += sets) {
-        if (t.streamed) stream_prefetch(b, p * NR * std::int64_t{sizeof(b_t)}, sets * NR * std::int64_t{sizeof(b_t)});
-        (step(std::integral_constant<int, U>{}, p + U), ...);
-      }
-      for (; p < kc; ++p) step(std::integral_constant<int, 0>{}, p);
-#pragma GCC unroll 8
-      for (int i = 0; i < mr; ++i)
-        for (int h = 0; h < 2; ++h) ((acc[0][i][h] = U == 0 ? acc[0][i][h] : _mm256_add_ps(acc[0][i][h], acc[U][i][h])), ...);
-    }(std::make_integer_sequence<int, sets>{});
-    __m256 s = _mm256_set1_ps(1.0f);
-    std::int64_t kb = 0, blk = 0;
-    float ws = 1.0f;
-    if constexpr (DT == dtype::fp8) {
-      kb = ceil_div(d.k, gemm_fp8_block), blk = t.p0 / gemm_fp8_block;
-      ws = args.wei_scale[(t.j0 / gemm_fp8_block) * kb + blk] * kFp8SumFrame;  // NR divides the block
-    }
     const __m256i k0 = lane_mask(nr < 8 ? nr : 8), k1 = lane_mask(nr > 8 ? nr - 8 : 0);
+    __m256 tot[mr][2];
     for (int i = 0; i < mr; ++i) {
-      float* ci = c + i * ldc;
-      if constexpr (DT == dtype::fp8) s = _mm256_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * ws);
-      const __m256 p0 = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(ci, k0);
-      const __m256 p1 = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(ci + 8, k1);
-      _mm256_maskstore_ps(ci, k0, _mm256_fmadd_ps(acc[0][i][0], s, p0));
-      _mm256_maskstore_ps(ci + 8, k1, _mm256_fmadd_ps(acc[0][i][1], s, p1));
+      tot[i][0] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc, k0);
+      tot[i][1] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc + 8, k1);
+    }
+    const std::int64_t kb = ceil_div(d.k, gemm_fp8_block);
+    for (std::int64_t b0 = 0; b0 < kc; b0 += KC) {
+      const std::int64_t bk = std::min(KC, kc - b0);
+      const float* ab = a + (b0 / KC) * a_panel_elems(KC);
+      __m256 acc[sets][mr][2];
+      for (int u = 0; u < sets; ++u)
+        for (int i = 0; i < mr; ++i) acc[u][i][0] = acc[u][i][1] = _mm256_setzero_ps();
+      // k step p into set U. The set is a template argument (integer_sequence below): indexed by a loop
+      // variable, GCC kept the sets in memory and stored them on every step.
+      const auto step = [&]<int U>(std::integral_constant<int, U>, std::int64_t p) __attribute__((always_inline)) {
+        const __m256 w0 = widen(b + p * NR), w1 = widen(b + p * NR + 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; ++i) {
+          const __m256 av = _mm256_broadcast_ss(ab + (p - b0) * mr + i);  // [p][mr] (pack_rows_f32)
+          acc[U][i][0] = _mm256_fmadd_ps(av, w0, acc[U][i][0]);
+          acc[U][i][1] = _mm256_fmadd_ps(av, w1, acc[U][i][1]);
+        }
+      };
+      std::int64_t p = b0;
+      [&]<int... U>(std::integer_sequence<int, U...>) __attribute__((always_inline)) {
+        for (; p + sets <= b0 + bk; p += sets) {
+          if (t.streamed) stream_prefetch(b, p * NR * std::int64_t{sizeof(b_t)}, sets * NR * std::int64_t{sizeof(b_t)});
+          (step(std::integral_constant<int, U>{}, p + U), ...);
+        }
+        for (; p < b0 + bk; ++p) step(std::integral_constant<int, 0>{}, p);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; ++i)
+          for (int h = 0; h < 2; ++h) ((acc[0][i][h] = U == 0 ? acc[0][i][h] : _mm256_add_ps(acc[0][i][h], acc[U][i][h])), ...);
+      }(std::make_integer_sequence<int, sets>{});
+      for (int i = 0; i < mr; ++i) {
+        __m256 s = _mm256_set1_ps(1.0f);
+        if constexpr (DT == dtype::fp8) {
+          const std::int64_t blk = (t.p0 + b0) / gemm_fp8_block;  // NR divides the block
+          s = _mm256_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * args.wei_scale[(t.j0 / gemm_fp8_block) * kb + blk] *
+                             kFp8SumFrame);
+        }
+        for (int h = 0; h < 2; ++h) tot[i][h] = _mm256_fmadd_ps(acc[0][i][h], s, tot[i][h]);
+      }
+    }
+    for (int i = 0; i < mr; ++i) {
+      _mm256_maskstore_ps(c + i * ldc, k0, tot[i][0]);
+      _mm256_maskstore_ps(c + i * ldc + 8, k1, tot[i][1]);
     }
   }
   static void ukr(int mr, std::int64_t kc, const float* a, const b_t* b, float* c, std::int64_t ldc, int nr,
