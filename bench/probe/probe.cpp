@@ -674,7 +674,7 @@ probe_result measure_probe(const probe_options& opt) {
     r.peak_gflops.bf16 = p.all;
     r.isa_used["bf16"] = bf16->path;
   } else {
-    r.isa_used["bf16"] = "none: needs avx512_bf16, not usable at isa level " + r.isa_level;
+    r.isa_used["bf16"] = "none: needs avx2+fma (bf16 widened to fp32) or avx512_bf16, not usable at isa level " + r.isa_level;
   }
   if (const auto int8 = pk::select_int8(feat)) {
     const peak_pair p = measure_peak(*int8, *one, be_all, secs);
@@ -682,7 +682,7 @@ probe_result measure_probe(const probe_options& opt) {
     r.peak_gflops.int8 = p.all;
     r.isa_used["int8"] = int8->path;
   } else {
-    r.isa_used["int8"] = "none: needs avx512_vnni, not usable at isa level " + r.isa_level;
+    r.isa_used["int8"] = "none: needs avx2+fma (int8 widened to int16) or avx512_vnni, not usable at isa level " + r.isa_level;
   }
 
   // DRAM: 4x the last-level cache; the triad's three arrays together are as large as the read array.

@@ -29,7 +29,7 @@ struct cache_bandwidth {
 
 // Bumped when the measurement method changes; part of the fingerprint, so older cache files are
 // re-measured instead of trusted.
-inline constexpr int probe_version = 2;  // 2: DRAM buffers on transparent huge pages
+inline constexpr int probe_version = 3;  // 2: DRAM buffers on transparent huge pages; 3: bf16/int8 on AVX2
 
 struct probe_result {
   std::string fingerprint;             // short hash of the fields below

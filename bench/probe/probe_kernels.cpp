@@ -62,6 +62,11 @@ std::optional<compute_kernel> select_bf16(const cpu_features& f) {
   if (avx512_usable(f) && f.avx512_bf16)
     return compute_kernel{"avx512_bf16 vdpbf16ps zmm, 16 accumulators (inline asm)", bf16_dot_avx512,
                           avx512_accumulators * 16 * 4.0};
+  // No bf16 instructions: the AVX2 GEMM widens bf16 to fp32 and runs vfmadd231ps, so the fp32 FMA
+  // rate is the bf16 ceiling (2 FLOPs per product).
+  if (avx2_usable(f))
+    return compute_kernel{"avx2 vfmadd231ps ymm on bf16 widened to fp32 (no bf16 instructions), 12 accumulators (inline asm)",
+                          fp32_fma_avx2, avx2_accumulators * 8 * 2.0};
 #endif
   return std::nullopt;
 }
@@ -74,6 +79,11 @@ std::optional<compute_kernel> select_int8(const cpu_features& f) {
   if (avx512_usable(f) && f.avx512_vnni)
     return compute_kernel{"avx512_vnni vpdpbusd zmm, 16 accumulators (inline asm)", int8_dot_avx512,
                           avx512_accumulators * 16 * 8.0};
+  // The AVX2 GEMM's vpmaddwd ymm: 16 int16 products summed in pairs into 8 int32 lanes = 32 ops, with
+  // the vpaddd that accumulates them.
+  if (avx2_usable(f))
+    return compute_kernel{"avx2 vpmaddwd + vpaddd ymm (int8 widened to int16), 8 accumulators (inline asm)",
+                          int8_madd_avx2, avx2_int8_accumulators * 16 * 2.0};
 #endif
   return std::nullopt;
 }

@@ -53,6 +53,7 @@ double read_generic(const double* src, std::size_t n);
 void triad_generic(double* a, const double* b, const double* c, double s, std::size_t n);
 #if defined(__x86_64__) || defined(_M_X64)
 double fp32_fma_avx2(std::int64_t iters, float seed);
+double int8_madd_avx2(std::int64_t iters, float seed);
 double read_avx2(const double* src, std::size_t n);
 void triad_avx2(double* a, const double* b, const double* c, double s, std::size_t n);
 double fp32_fma_avx512(std::int64_t iters, float seed);
@@ -67,6 +68,7 @@ void triad_avx512(double* a, const double* b, const double* c, double s, std::si
 // Accumulator counts and per-iteration work of each variant (what ops_per_iter is computed from).
 inline constexpr int generic_accumulators = 16;     // scalar chains; the compiler may vectorize them
 inline constexpr int avx2_accumulators = 12;        // 12 of 16 ymm; covers latency 5-6 x 2 FMA ports
+inline constexpr int avx2_int8_accumulators = 8;    // 8 ymm + 4 for products; the chain is 1 vpaddd
 inline constexpr int avx512_accumulators = 16;      // 16 of 32 zmm; covers latency 4-6 x 2 FMA ports
 inline constexpr int amx_accumulators = 4;          // 4 of 8 tiles (16 x 16), 4 products per iteration
 

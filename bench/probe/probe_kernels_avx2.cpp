@@ -69,6 +69,70 @@ double fp32_fma_avx2(std::int64_t iters, float seed) {
   return total;
 }
 
+static_assert(avx2_int8_accumulators == 8, "the assembly below uses ymm0-7 as accumulators");
+
+double int8_madd_avx2(std::int64_t iters, float seed) {
+  // The instruction pair of the AVX2 int8 GEMM (int8 sign-extended to int16): vpmaddwd, then vpaddd
+  // into an int32 accumulator. The products do not depend on the accumulators, so each chain is one
+  // 1-cycle vpaddd per iteration; 8 chains, the products rotating through ymm8-11, leave the loop bound
+  // by throughput. a = 1 against b = (+v, -v) pairs: each vpmaddwd lane is v - v = 0, so the
+  // accumulators never overflow however long the loop runs. v comes from the run-time seed.
+  const int v = 1 + static_cast<int>(seed * 8.0f);
+  const std::uint32_t pair = static_cast<std::uint16_t>(v) | static_cast<std::uint32_t>(static_cast<std::uint16_t>(-v)) << 16;
+  const __m256i a = _mm256_set1_epi16(1), b = _mm256_set1_epi32(static_cast<int>(pair)), z = _mm256_setzero_si256();
+  __m256i out;
+  std::int64_t n = iters;
+  __asm__ volatile(
+      "test %[n], %[n]\n\t"
+      "vmovdqa %[z], %%ymm0\n\t"
+      "vmovdqa %[z], %%ymm1\n\t"
+      "vmovdqa %[z], %%ymm2\n\t"
+      "vmovdqa %[z], %%ymm3\n\t"
+      "vmovdqa %[z], %%ymm4\n\t"
+      "vmovdqa %[z], %%ymm5\n\t"
+      "vmovdqa %[z], %%ymm6\n\t"
+      "vmovdqa %[z], %%ymm7\n\t"
+      "jle 2f\n\t"
+      ".p2align 5\n"
+      "1:\n\t"
+      "vpmaddwd %[b], %[a], %%ymm8\n\t"
+      "vpaddd %%ymm8, %%ymm0, %%ymm0\n\t"
+      "vpmaddwd %[b], %[a], %%ymm9\n\t"
+      "vpaddd %%ymm9, %%ymm1, %%ymm1\n\t"
+      "vpmaddwd %[b], %[a], %%ymm10\n\t"
+      "vpaddd %%ymm10, %%ymm2, %%ymm2\n\t"
+      "vpmaddwd %[b], %[a], %%ymm11\n\t"
+      "vpaddd %%ymm11, %%ymm3, %%ymm3\n\t"
+      "vpmaddwd %[b], %[a], %%ymm8\n\t"
+      "vpaddd %%ymm8, %%ymm4, %%ymm4\n\t"
+      "vpmaddwd %[b], %[a], %%ymm9\n\t"
+      "vpaddd %%ymm9, %%ymm5, %%ymm5\n\t"
+      "vpmaddwd %[b], %[a], %%ymm10\n\t"
+      "vpaddd %%ymm10, %%ymm6, %%ymm6\n\t"
+      "vpmaddwd %[b], %[a], %%ymm11\n\t"
+      "vpaddd %%ymm11, %%ymm7, %%ymm7\n\t"
+      "sub $1, %[n]\n\t"
+      "jnz 1b\n"
+      "2:\n\t"
+      "vpaddd %%ymm1, %%ymm0, %%ymm0\n\t"
+      "vpaddd %%ymm2, %%ymm0, %%ymm0\n\t"
+      "vpaddd %%ymm3, %%ymm0, %%ymm0\n\t"
+      "vpaddd %%ymm4, %%ymm0, %%ymm0\n\t"
+      "vpaddd %%ymm5, %%ymm0, %%ymm0\n\t"
+      "vpaddd %%ymm6, %%ymm0, %%ymm0\n\t"
+      "vpaddd %%ymm7, %%ymm0, %%ymm0\n\t"
+      "vmovdqa %%ymm0, %[out]"
+      : [out] "=x"(out), [n] "+r"(n)
+      : [a] "x"(a), [b] "x"(b), [z] "x"(z)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+        "cc");
+  alignas(32) std::int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), out);
+  std::int64_t total = 0;
+  for (std::int32_t x : lanes) total += x;
+  return static_cast<double>(total);
+}
+
 double read_avx2(const double* src, std::size_t n) {
   // Four interleaved streams, two ymm accumulators each (see read_avx512).
   const std::size_t q = n / (4 * stream_block) * stream_block;

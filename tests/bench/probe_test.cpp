@@ -144,16 +144,24 @@ TEST(ProbeMeasure, FiguresArePositiveAndConsistent) {
   ASSERT_TRUE(r.peak_gflops.fp32 && r.peak_gflops_1core.fp32);
   EXPECT_GT(*r.peak_gflops_1core.fp32, 0.1);
   const cpu_features f = effective_features();
-  EXPECT_EQ(r.peak_gflops.bf16.has_value(), f.avx512_bf16);
-  EXPECT_EQ(r.peak_gflops_1core.bf16.has_value(), f.avx512_bf16);
-  EXPECT_EQ(r.peak_gflops.int8.has_value(), f.avx512_vnni);
-  EXPECT_EQ(r.peak_gflops_1core.int8.has_value(), f.avx512_vnni);
-  // The tile unit is the ceiling where it is usable, else the vector dot products.
+  const bool avx2 = f.avx2 && f.fma;
+  EXPECT_EQ(r.peak_gflops.bf16.has_value(), f.avx512_bf16 || avx2);
+  EXPECT_EQ(r.peak_gflops_1core.bf16.has_value(), f.avx512_bf16 || avx2);
+  EXPECT_EQ(r.peak_gflops.int8.has_value(), f.avx512_vnni || avx2);
+  EXPECT_EQ(r.peak_gflops_1core.int8.has_value(), f.avx512_vnni || avx2);
+  // The tile unit is the ceiling where it is usable, else the vector dot products, else the AVX2 loops
+  // of the widened types.
   if (r.peak_gflops.bf16) {
-    EXPECT_NE(r.isa_used["bf16"].get<std::string>().find(f.amx_bf16 ? "tdpbf16ps" : "vdpbf16ps"), std::string::npos);
+    EXPECT_NE(r.isa_used["bf16"].get<std::string>().find(f.amx_bf16 ? "tdpbf16ps" : f.avx512_bf16 ? "vdpbf16ps" : "vfmadd231ps"),
+              std::string::npos);
+  } else {
+    EXPECT_NE(r.isa_used["bf16"].get<std::string>().find("none: needs avx2+fma"), std::string::npos);
   }
   if (r.peak_gflops.int8) {
-    EXPECT_NE(r.isa_used["int8"].get<std::string>().find(f.amx_int8 ? "tdpbssd" : "vpdpbusd"), std::string::npos);
+    EXPECT_NE(r.isa_used["int8"].get<std::string>().find(f.amx_int8 ? "tdpbssd" : f.avx512_vnni ? "vpdpbusd" : "vpmaddwd"),
+              std::string::npos);
+  } else {
+    EXPECT_NE(r.isa_used["int8"].get<std::string>().find("none: needs avx2+fma"), std::string::npos);
   }
   if (effective_isa() >= isa_level::avx512) {
     EXPECT_NE(r.isa_used["fp32"].get<std::string>().find("avx512"), std::string::npos);
@@ -202,7 +210,8 @@ std::string ratio_problems(const probe_result& r) {
     if (*v.second < 0.9 * *v.first) fail(std::string(name) + " all-core < 0.9 x 1-core", *v.second, *v.first);
     if (*v.second > 1.25 * r.threads * *v.first) fail(std::string(name) + " all-core > 1.25 x linear", *v.second, *v.first);
   }
-  // vdpbf16ps has the FMA's vector width and two products per lane: never below the fp32 peak.
+  // vdpbf16ps has the FMA's vector width and two products per lane, and on AVX2 the bf16 figure is the
+  // fp32 FMA loop itself: never below the fp32 peak.
   if (r.peak_gflops_1core.bf16 && *r.peak_gflops_1core.bf16 < 0.9 * *r.peak_gflops_1core.fp32)
     fail("bf16 1-core < 0.9 x fp32 1-core", *r.peak_gflops_1core.bf16, *r.peak_gflops_1core.fp32);
 #ifndef INFERMARK_SANITIZED
@@ -249,18 +258,21 @@ TEST(ProbeMeasure, RatioChecksCanFail) {
   EXPECT_NE(ratio_problems(r).find("bf16 1-core"), std::string::npos);
 }
 
-TEST(ProbeMeasure, CappedToAvx2HasNoBf16OrInt8) {
+// AVX2 has no bf16 or int8 dot product, but the AVX2 GEMM computes both on widened values: the ceilings
+// are the loops of those instructions.
+TEST(ProbeMeasure, CappedToAvx2MeasuresWidenedBf16AndInt8) {
   if (detected_isa() < isa_level::avx2) GTEST_SKIP() << "CPU has no AVX2";
   const std::string uncapped = machine_fingerprint();
   scoped_isa_cap cap(isa_level::avx2);
   const probe_result r = measure_probe(tiny());
   EXPECT_EQ(r.isa_level, "avx2");
-  EXPECT_FALSE(r.peak_gflops.bf16.has_value());
-  EXPECT_FALSE(r.peak_gflops.int8.has_value());
-  EXPECT_FALSE(r.peak_gflops_1core.bf16.has_value());
-  EXPECT_FALSE(r.peak_for("bf16", 1).has_value());
-  EXPECT_TRUE(r.to_json()["peak_gflops"]["int8"].is_null());
+  ASSERT_TRUE(r.peak_gflops.bf16 && r.peak_gflops_1core.bf16 && r.peak_gflops.int8 && r.peak_gflops_1core.int8);
+  EXPECT_GT(*r.peak_gflops_1core.bf16, 0.1);
+  EXPECT_GT(*r.peak_gflops_1core.int8, 0.1);
+  EXPECT_TRUE(r.peak_for("bf16", 1).has_value());
   EXPECT_NE(r.isa_used["fp32"].get<std::string>().find("avx2"), std::string::npos);
+  EXPECT_NE(r.isa_used["bf16"].get<std::string>().find("avx2 vfmadd231ps ymm on bf16 widened to fp32"), std::string::npos);
+  EXPECT_NE(r.isa_used["int8"].get<std::string>().find("avx2 vpmaddwd + vpaddd ymm"), std::string::npos);
   EXPECT_GT(*r.peak_gflops.fp32, 0.1);
   // The cap is part of the fingerprint: a capped probe never reuses an uncapped cache file.
   EXPECT_EQ(r.fingerprint, machine_fingerprint());
@@ -492,6 +504,33 @@ TEST(ProbeKernels, EveryRunnableVariantComputes) {
     if (level == isa_level::generic) {
       EXPECT_NE(std::string(fk.path).find("generic"), std::string::npos);
     }
+  }
+}
+
+// Which bf16 / int8 loop each ISA level gets, and the operations each iteration is counted as.
+TEST(ProbeKernels, Bf16AndInt8SelectionPerIsaLevel) {
+  namespace pk = probe_kernels;
+  for (isa_level level : runnable_isas()) {
+    scoped_isa_cap cap(level);
+    const cpu_features f = effective_features();
+    const auto bf16 = pk::select_bf16(f), int8 = pk::select_int8(f);
+    if (level == isa_level::generic) {
+      EXPECT_FALSE(bf16.has_value());
+      EXPECT_FALSE(int8.has_value());
+    }
+#if defined(__x86_64__) || defined(_M_X64)
+    if (level != isa_level::avx2 || !(f.avx2 && f.fma)) continue;
+    ASSERT_TRUE(bf16 && int8);
+    // bf16 widened to fp32: the fp32 FMA loop, 12 ymm x 8 lanes x 2 FLOPs.
+    EXPECT_EQ(bf16->run, pk::select_fp32(f).run);
+    EXPECT_EQ(bf16->ops_per_iter, pk::select_fp32(f).ops_per_iter);
+    EXPECT_EQ(bf16->ops_per_iter, 12 * 8 * 2.0);
+    // int8 widened to int16: per vpmaddwd ymm 16 products, each a multiply and an add (32 ops), 8 per iteration.
+    EXPECT_EQ(int8->run, &pk::int8_madd_avx2);
+    EXPECT_EQ(int8->ops_per_iter, 8 * 16 * 2.0);
+    EXPECT_EQ(pk::int8_madd_avx2(0, 0.999f), 0.0);
+    EXPECT_EQ(pk::int8_madd_avx2(12345, 0.5f), 0.0);
+#endif
   }
 }
 
