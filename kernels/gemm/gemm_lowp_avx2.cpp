@@ -20,15 +20,21 @@ inline __m256i lane_mask(int nr) {
 }
 
 // Decode tiles (tile_pos::streamed) read each weight panel once, straight from memory, and ask for the
-// bytes kStreamAhead past the `bytes` they are about to read into L2 first: the hardware prefetchers
-// alone left the DRAM read idle while the core converted (m1n4096k7168 cold, 2 threads, Zen 3 VM,
-// alternating rounds: fp8 2.08-2.49 -> 1.41-1.76 ms, bf16 3.65-4.51 -> 2.91-3.44 ms; 2-8 KiB ahead into
-// L1 or L2 measured alike within the noise).
-// One prefetch per 64-byte line: for each line that starts in [off, off + bytes) of the panel at `base`.
+// bytes kStreamAhead past those they are about to read into L2 first: the hardware prefetchers alone
+// left the DRAM read idle while the core converted (measured: see README).
 inline constexpr std::int64_t kStreamAhead = 4096;
-inline void stream_prefetch(const void* base, std::int64_t off, std::int64_t bytes) {
-  const char* q = static_cast<const char*>(base) + kStreamAhead;
-  for (std::int64_t o = (off + 63) & ~std::int64_t{63}; o < off + bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
+// Called once per `bytes` of the panel read in order from `at`: one prefetch per 64-byte line, on the
+// calls that start a line. Straight-line code: a loop here (its trip count unknown to the compiler)
+// cost GCC a register, and an accumulator went through the stack on every k step (hot fp8 m1, one
+// core: 1.75x slower); out of line, GCC 12 took it for a function without side effects and dropped it.
+template <std::int64_t bytes>
+__attribute__((always_inline)) inline void stream_prefetch(const void* at) {
+  const auto* q = static_cast<const char*>(at) + kStreamAhead;
+  if constexpr (bytes >= 64) {
+    for (std::int64_t o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
+  } else {
+    if ((reinterpret_cast<std::uintptr_t>(q) & 63) < bytes) _mm_prefetch(q, _MM_HINT_T1);
+  }
 }
 
 inline __m256 bf16x8_to_f32(const bf16_t* p) {
@@ -97,11 +103,11 @@ struct widen_avx2 {
   static void tile(std::int64_t kc, const float* a, const b_t* b, float* c, std::int64_t ldc, int nr,
                    const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
     constexpr int sets = na<mr>;
-    const __m256i k0 = lane_mask(nr < 8 ? nr : 8), k1 = lane_mask(nr > 8 ? nr - 8 : 0);
+    // (the lane masks are made again for the store: kept live across the loop they cost two registers)
     __m256 tot[mr][2];
     for (int i = 0; i < mr; ++i) {
-      tot[i][0] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc, k0);
-      tot[i][1] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc + 8, k1);
+      tot[i][0] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc, lane_mask(nr < 8 ? nr : 8));
+      tot[i][1] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc + 8, lane_mask(nr > 8 ? nr - 8 : 0));
     }
     const std::int64_t kb = ceil_div(d.k, gemm_fp8_block);
     for (std::int64_t b0 = 0; b0 < kc; b0 += KC) {
@@ -122,16 +128,20 @@ struct widen_avx2 {
         }
       };
       std::int64_t p = b0;
-      [&]<int... U>(std::integer_sequence<int, U...>) __attribute__((always_inline)) {
+      // The prefetches are compiled in or out (`streamed`), not tested per step.
+      const auto run = [&]<bool streamed, int... U>(std::bool_constant<streamed>, std::integer_sequence<int, U...>)
+                           __attribute__((always_inline)) {
         for (; p + sets <= b0 + bk; p += sets) {
-          if (t.streamed) stream_prefetch(b, p * NR * std::int64_t{sizeof(b_t)}, sets * NR * std::int64_t{sizeof(b_t)});
+          if constexpr (streamed) stream_prefetch<sets * NR * std::int64_t{sizeof(b_t)}>(b + p * NR);
           (step(std::integral_constant<int, U>{}, p + U), ...);
         }
         for (; p < b0 + bk; ++p) step(std::integral_constant<int, 0>{}, p);
 #pragma GCC unroll 8
         for (int i = 0; i < mr; ++i)
           for (int h = 0; h < 2; ++h) ((acc[0][i][h] = U == 0 ? acc[0][i][h] : _mm256_add_ps(acc[0][i][h], acc[U][i][h])), ...);
-      }(std::make_integer_sequence<int, sets>{});
+      };
+      if (t.streamed) run(std::true_type{}, std::make_integer_sequence<int, sets>{});
+      else run(std::false_type{}, std::make_integer_sequence<int, sets>{});
       for (int i = 0; i < mr; ++i) {
         __m256 s = _mm256_set1_ps(1.0f);
         if constexpr (DT == dtype::fp8) {
@@ -142,6 +152,7 @@ struct widen_avx2 {
         for (int h = 0; h < 2; ++h) tot[i][h] = _mm256_fmadd_ps(acc[0][i][h], s, tot[i][h]);
       }
     }
+    const __m256i k0 = lane_mask(nr < 8 ? nr : 8), k1 = lane_mask(nr > 8 ? nr - 8 : 0);
     for (int i = 0; i < mr; ++i) {
       _mm256_maskstore_ps(c + i * ldc, k0, tot[i][0]);
       _mm256_maskstore_ps(c + i * ldc + 8, k1, tot[i][1]);
@@ -190,10 +201,9 @@ struct int8_avx2 {
     __m256i acc0[mr], acc1[mr];
     for (int i = 0; i < mr; ++i) acc0[i] = acc1[i] = _mm256_setzero_si256();
     const std::int64_t pairs = ceil_div(kc, 2);
-    const std::int8_t* const b0 = b;
 #pragma GCC unroll 2
     for (std::int64_t q = 0; q < pairs; ++q) {
-      if (t.streamed) stream_prefetch(b0, q * 2 * NR, 2 * NR);
+      if (t.streamed) stream_prefetch<2 * NR>(b);
       // 32 bytes = 16 columns x (k, k+1): columns 0-7 then 8-15, widened to int16 pairs.
       const __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
       const __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
