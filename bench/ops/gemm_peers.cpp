@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "backends/memory.hpp"
 
@@ -29,7 +31,15 @@ class onednn_matmul final : public gemm_peer {
     const memory::desc src_md(src_dims, in_t, memory::format_tag::ab);
     const memory::desc wei_any(wei_dims, in_t, memory::format_tag::any);
     const memory::desc dst_md(dst_dims, memory::data_type::f32, memory::format_tag::ab);
-    pd_ = matmul::primitive_desc(matmul::desc(src_md, wei_any, dst_md), engine_);  // oneDNN 2.x API
+    try {
+      pd_ = matmul::primitive_desc(matmul::desc(src_md, wei_any, dst_md), engine_);  // oneDNN 2.x API
+    } catch (const dnnl::error& e) {
+      // No implementation for this format on this CPU (e.g. bf16 without AVX-512 on oneDNN 2.7): the
+      // peer refuses the case, as a portable implementation's check() would, and the run goes on.
+      throw std::invalid_argument(std::string("onednn:matmul cannot run ") + std::string(to_string(d.dt)) +
+                                  " on this CPU: oneDNN has no matmul implementation for it here (" + e.what() +
+                                  "); the portable implementations still run it");
+    }
     prim_ = matmul(pd_);
     // Our weights are [n][k] row-major, i.e. a k x n matrix in "ba" layout; reorder to oneDNN's choice.
     const memory::desc wei_user(wei_dims, in_t, memory::format_tag::ba);

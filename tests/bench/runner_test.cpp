@@ -82,6 +82,29 @@ TEST(Runner, CaseLargerThanMemoryIsRefusedBeforeAllocating) {
   EXPECT_NE(out.str().find("repro: infermark run --case gemm:m1000000n1000000k1000000:fp32"), std::string::npos);
 }
 
+TEST(Runner, PeerWithoutAnImplementationForTheFormatRefusesTheCaseAndTheRunGoesOn) {
+  // oneDNN 2.7 has no bf16 matmul on a CPU without AVX-512 (it threw from its primitive descriptor and
+  // ended the whole run). Either it runs and verifies here, or it refuses this case (exit 2, the reason
+  // named) and the case after it still runs.
+  auto opt = small_run("gemm:m8n32k64:bf16", "onednn:matmul");
+  opt.cases.push_back({"gemm:m3n5k7:fp32", ""});
+  std::ostringstream out, err;
+  run_outcome r;
+  try {
+    r = run_cases(opt, out, err);
+  } catch (const std::invalid_argument& e) {
+    GTEST_SKIP() << "built without the oneDNN peer: " << e.what();
+  }
+  EXPECT_EQ(r.verified + r.refused, 2) << out.str();
+  EXPECT_EQ(r.failed, 0) << out.str();
+  if (r.refused == 1) {
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(out.str().find("onednn:matmul cannot run bf16 on this CPU"), std::string::npos) << out.str();
+  } else {
+    EXPECT_EQ(r.exit_code, 0);
+  }
+}
+
 TEST(Runner, BadOptionsFailBeforeRunningAndLeaveNoFile) {
   auto opt = small_run("gemm:m3n5k7:fp32", "");
   std::ostringstream out, err;
