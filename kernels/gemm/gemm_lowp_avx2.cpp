@@ -1,5 +1,5 @@
 // bf16 / int8 / fp8 GEMM microkernels for AVX2+FMA, 6 rows x 16 columns like the fp32 kernel. AVX2
-// has no bf16/fp8 arithmetic: weights are widened to fp32 in registers (bf16: a 16-bit shift; e4m3: a
+// has no bf16/fp8 arithmetic: weights are widened to fp32 in registers (bf16: a shift and a mask; e4m3: a
 // sign extension, a shift and a mask, see fp8x8_framed) and the source rows are converted to fp32 once
 // when packed. int8 sign-extends k pairs to 16 bits and uses vpmaddwd (exact: |pair sum| <= 2 * 128 *
 // 128), int32 accumulation; partial sums live in dst between k blocks and the last block applies the
@@ -37,9 +37,19 @@ __attribute__((always_inline)) inline void stream_prefetch(const void* at) {
   }
 }
 
-inline __m256 bf16x8_to_f32(const bf16_t* p) {
-  return _mm256_castsi256_ps(
-      _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+// 16 bf16 (one k step of a panel) -> the even columns (0, 2, .., 14) in w0 and the odd ones in w1: one
+// load, a shift and a mask, where widening each half by vpmovzxwd took two shuffles and two shifts (the
+// shuffle/shift ports are the conversion's limit). The sums come out in that order too (bf16_natural).
+inline void bf16x16_to_f32_split(const bf16_t* p, __m256& w0, __m256& w1) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  w0 = _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+  w1 = _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+// Even / odd column sums -> columns 0-7 (s0) and 8-15 (s1).
+inline void bf16_natural(__m256& s0, __m256& s1) {
+  const __m256 lo = _mm256_unpacklo_ps(s0, s1), hi = _mm256_unpackhi_ps(s0, s1);  // [0-3 | 8-11], [4-7 | 12-15]
+  s0 = _mm256_permute2f128_ps(lo, hi, 0x20);
+  s1 = _mm256_permute2f128_ps(lo, hi, 0x31);
 }
 // 8 e4m3 bytes -> 8 floats of value x 2^-120: sign-extended to 32 bits and shifted left by 20, a code
 // has its sign in bit 31 (and 27-30) and its 7 exponent+mantissa bits in fp32's bits 20-26; the mask
@@ -76,9 +86,11 @@ struct widen_avx2 {
   static const b_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
     return static_cast<const b_t*>(packed) + lowp_offset(d, NR, 1, jp, p0);
   }
-  static __m256 widen(const b_t* p) {
-    if constexpr (DT == dtype::bf16) return bf16x8_to_f32(p);
-    else return fp8x8_framed(p);
+  // One k step of the panel (16 columns) -> two vectors: columns 0-7 and 8-15 (fp8), or the even and
+  // the odd columns (bf16, put back in order per k block by bf16_natural).
+  static void widen(const b_t* p, __m256& w0, __m256& w1) {
+    if constexpr (DT == dtype::bf16) bf16x16_to_f32_split(p, w0, w1);
+    else w0 = fp8x8_framed(p), w1 = fp8x8_framed(p + 8);
   }
 
   // Independent partial sums per row: with one or two rows, 2 x mr accumulator chains would leave the
@@ -119,7 +131,8 @@ struct widen_avx2 {
       // k step p into set U. The set is a template argument (integer_sequence below): indexed by a loop
       // variable, GCC kept the sets in memory and stored them on every step.
       const auto step = [&]<int U>(std::integral_constant<int, U>, std::int64_t p) __attribute__((always_inline)) {
-        const __m256 w0 = widen(b + p * NR), w1 = widen(b + p * NR + 8);
+        __m256 w0, w1;
+        widen(b + p * NR, w0, w1);
 #pragma GCC unroll 8
         for (int i = 0; i < mr; ++i) {
           const __m256 av = _mm256_broadcast_ss(ab + (p - b0) * mr + i);  // [p][mr] (pack_rows_f32)
@@ -142,6 +155,8 @@ struct widen_avx2 {
       };
       if (t.streamed) run(std::true_type{}, std::make_integer_sequence<int, sets>{});
       else run(std::false_type{}, std::make_integer_sequence<int, sets>{});
+      if constexpr (DT == dtype::bf16)
+        for (int i = 0; i < mr; ++i) bf16_natural(acc[0][i][0], acc[0][i][1]);
       for (int i = 0; i < mr; ++i) {
         __m256 s = _mm256_set1_ps(1.0f);
         if constexpr (DT == dtype::fp8) {
