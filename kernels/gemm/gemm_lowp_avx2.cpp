@@ -197,14 +197,7 @@ struct widen_avx2 {
   template <class B>
   static void ukr(int mr, std::int64_t kc, const float* a, const B* b, float* c, std::int64_t ldc, int nr,
                   const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
-    switch (mr) {
-      case 6: return tile<6, B>(kc, a, b, c, ldc, nr, d, args, t);
-      case 5: return tile<5, B>(kc, a, b, c, ldc, nr, d, args, t);
-      case 4: return tile<4, B>(kc, a, b, c, ldc, nr, d, args, t);
-      case 3: return tile<3, B>(kc, a, b, c, ldc, nr, d, args, t);
-      case 2: return tile<2, B>(kc, a, b, c, ldc, nr, d, args, t);
-      default: return tile<1, B>(kc, a, b, c, ldc, nr, d, args, t);
-    }
+    INFERMARK_MR_SWITCH(kc, a, b, c, ldc, nr, d, args, t)
   }
 };
 
