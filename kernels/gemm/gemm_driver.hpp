@@ -101,6 +101,8 @@ inline std::size_t round64(std::size_t v) { return (v + 63) / 64 * 64; }
 // drive): its source is packed once for all of k. The size never shrinks as m grows (callers such as
 // the MoE layer size one workspace by their largest sub-problem).
 inline constexpr std::int64_t kDecodeTiles = 2;
+// Most weight panels one decode call reads in lockstep (K::decode_streams).
+inline constexpr int kMaxStreams = 4;
 
 // The k block of the decode loop: K::decode_kc(d) where a kernel has one and the problem is a single
 // row tile read straight from the packed weights (a longer block for few rows, where each microkernel
@@ -167,7 +169,9 @@ inline void run_panel(const RowTiles& row_tiles, const auto* packed, std::int64_
 // ukr(mr, kc, a, b, c, ldc, nr, desc, args, tile_pos). With packs_a, also a_panel_elems(kc) (elements
 // of one packed MR x kc micro-panel) and pack_a(desc, args, i0, mc, p0, kc, buf); `a` is then the
 // packed micro-panel, in worker ithr's slice of args.workspace. Without, `a` points at src[i0][p0] in
-// place (row stride d.k).
+// place (row stride d.k). Optionally decode_streams(m) (constexpr, <= kMaxStreams: weight panels one
+// decode call of m rows reads in lockstep, 1 for none) and ukr_streams(m, kc, a, b[], c[], ldc, desc,
+// args, tile_pos, j0[]) reading S = decode_streams(m) whole panels b[s] into dst columns c[s] from j0[s].
 template <class K>
 void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
   static_assert(K::MC % K::MR == 0, "row blocks must hold whole micro-panels");
@@ -196,7 +200,37 @@ void drive(const gemm_desc& d, const gemm_args& args, int ithr, int nthr) {
       for (std::int64_t p0 = 0; p0 < d.k; p0 += K::KC)
         K::pack_a(d, args, 0, d.m, p0, std::min<std::int64_t>(K::KC, d.k - p0),
                   abuf + (p0 / K::KC) * tiles * K::a_panel_elems(K::KC));
-    for (std::int64_t jp = jp0; jp < jp1; ++jp) {
+    std::int64_t jp = jp0;
+    if constexpr (requires { K::decode_streams(1); }) {
+      // Several weight streams per worker: the worker's full-width panels are cut into S runs of h
+      // consecutive panels and one call reads the i-th panel of every run, S panels in lockstep, so S
+      // sequential streams are in flight instead of one (see decode_streams). What is left over
+      // (fewer than S panels, a part-width last panel) goes through the one-stream loop below. A
+      // panel's sums do not depend on the panels beside it, so results stay independent of nthr.
+      static_assert(K::decode_streams(1) <= kMaxStreams && K::decode_streams(2) <= kMaxStreams);
+      const int S = tiles == 1 ? K::decode_streams(static_cast<int>(d.m)) : 1;
+      const std::int64_t full_end = std::min(jp1, d.n / K::NR);
+      const std::int64_t h = S > 1 && full_end > jp0 ? (full_end - jp0) / S : 0;
+      for (std::int64_t i = 0; i < h; ++i)
+        for (std::int64_t p0 = 0; p0 < d.k; p0 += KC) {
+          const std::int64_t kc = std::min<std::int64_t>(KC, d.k - p0);
+          decltype(K::b_panel(d, args.packed_wei, 0, 0)) b[kMaxStreams];
+          float* c[kMaxStreams];
+          std::int64_t j0[kMaxStreams];
+          for (int s = 0; s < S; ++s) {
+            const std::int64_t js = jp0 + s * h + i;
+            b[s] = K::b_panel(d, args.packed_wei, js, p0);
+            c[s] = args.dst + js * K::NR;
+            j0[s] = js * K::NR;
+          }
+          const a_t* a;
+          if constexpr (K::packs_a) a = abuf + (p0 / K::KC) * K::a_panel_elems(K::KC);
+          else a = static_cast<const a_t*>(args.src) + p0;
+          K::ukr_streams(static_cast<int>(d.m), kc, a, b, c, d.n, d, args, tile_pos{0, j0[0], p0, p0 == 0, p0 + kc == d.k, true}, j0);
+        }
+      jp = jp0 + S * h;
+    }
+    for (; jp < jp1; ++jp) {
       const int nr = static_cast<int>(std::min<std::int64_t>(K::NR, d.n - jp * K::NR));
       for (std::int64_t p0 = 0; p0 < d.k; p0 += KC) {
         const std::int64_t kc = std::min<std::int64_t>(KC, d.k - p0);

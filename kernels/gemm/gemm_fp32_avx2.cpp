@@ -36,60 +36,81 @@ struct fp32_avx2 {
     return static_cast<const float*>(packed) + jp * NR * d.k + p0 * NR;
   }
 
-  // a: the packed micro-panel, [k][mr].
-  template <int mr>
-  static void tile(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc, int nr, bool first) {
-    __m256 acc0[mr], acc1[mr];
+  // Decode with one row tile of one or two rows reads decode_streams(mr) weight panels in lockstep
+  // (the driver's decode loop, ukr_streams): one sequential stream per core kept too few lines in
+  // flight to reach the read bandwidth (see gemm_lowp_avx2.cpp). Each panel has one accumulator pair
+  // per row whatever S is, so its sums do not depend on the panels beside it.
+  static constexpr int decode_streams(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
+
+  // a: the packed micro-panel, [k][mr]. S panels at b[s] (all NR wide when S > 1), dst columns at c[s].
+  template <int mr, int S>
+  static void tile(std::int64_t kc, const float* a, const float* const* bs, float* const* cs, std::int64_t ldc, int nr,
+                   bool first) {
+    __m256 acc[S][mr][2];
+    for (int s = 0; s < S; ++s)
 #pragma GCC unroll 8
-    for (int i = 0; i < mr; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+      for (int i = 0; i < mr; ++i) acc[s][i][0] = acc[s][i][1] = _mm256_setzero_ps();
+    const float* b[S];
+    for (int s = 0; s < S; ++s) b[s] = bs[s];
 #pragma GCC unroll 2
     for (std::int64_t p = 0; p < kc; ++p) {
-      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+      __m256 av[S > 1 ? mr : 1];
+      if constexpr (S > 1)
+        for (int i = 0; i < mr; ++i) av[i] = _mm256_broadcast_ss(a + i);
+#pragma GCC unroll 4
+      for (int s = 0; s < S; ++s) {
+        const __m256 b0 = _mm256_loadu_ps(b[s]), b1 = _mm256_loadu_ps(b[s] + 8);
 #pragma GCC unroll 8
-      for (int i = 0; i < mr; ++i) {
-        const __m256 av = _mm256_broadcast_ss(a + i);
-        acc0[i] = _mm256_fmadd_ps(av, b0, acc0[i]);
-        acc1[i] = _mm256_fmadd_ps(av, b1, acc1[i]);
+        for (int i = 0; i < mr; ++i) {
+          const __m256 ai = S > 1 ? av[i] : _mm256_broadcast_ss(a + i);
+          acc[s][i][0] = _mm256_fmadd_ps(ai, b0, acc[s][i][0]);
+          acc[s][i][1] = _mm256_fmadd_ps(ai, b1, acc[s][i][1]);
+        }
+        b[s] += NR;
       }
       a += mr;
-      b += NR;
     }
-    if (nr == NR) {
+    for (int s = 0; s < S; ++s) {
+      if (nr == NR) {
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; ++i) {
+          float* ci = cs[s] + i * ldc;
+          if (!first) {
+            acc[s][i][0] = _mm256_add_ps(acc[s][i][0], _mm256_loadu_ps(ci));
+            acc[s][i][1] = _mm256_add_ps(acc[s][i][1], _mm256_loadu_ps(ci + 8));
+          }
+          _mm256_storeu_ps(ci, acc[s][i][0]);
+          _mm256_storeu_ps(ci + 8, acc[s][i][1]);
+        }
+        continue;
+      }
+      const __m256i k0 = lane_mask(nr < 8 ? nr : 8), k1 = lane_mask(nr > 8 ? nr - 8 : 0);
 #pragma GCC unroll 8
       for (int i = 0; i < mr; ++i) {
-        float* ci = c + i * ldc;
+        float* ci = cs[s] + i * ldc;
         if (!first) {
-          acc0[i] = _mm256_add_ps(acc0[i], _mm256_loadu_ps(ci));
-          acc1[i] = _mm256_add_ps(acc1[i], _mm256_loadu_ps(ci + 8));
+          acc[s][i][0] = _mm256_add_ps(acc[s][i][0], _mm256_maskload_ps(ci, k0));
+          acc[s][i][1] = _mm256_add_ps(acc[s][i][1], _mm256_maskload_ps(ci + 8, k1));
         }
-        _mm256_storeu_ps(ci, acc0[i]);
-        _mm256_storeu_ps(ci + 8, acc1[i]);
+        _mm256_maskstore_ps(ci, k0, acc[s][i][0]);
+        _mm256_maskstore_ps(ci + 8, k1, acc[s][i][1]);
       }
-      return;
     }
-    const __m256i k0 = lane_mask(nr < 8 ? nr : 8), k1 = lane_mask(nr > 8 ? nr - 8 : 0);
-#pragma GCC unroll 8
-    for (int i = 0; i < mr; ++i) {
-      float* ci = c + i * ldc;
-      if (!first) {
-        acc0[i] = _mm256_add_ps(acc0[i], _mm256_maskload_ps(ci, k0));
-        acc1[i] = _mm256_add_ps(acc1[i], _mm256_maskload_ps(ci + 8, k1));
-      }
-      _mm256_maskstore_ps(ci, k0, acc0[i]);
-      _mm256_maskstore_ps(ci + 8, k1, acc1[i]);
-    }
+  }
+  template <int mr>
+  static void tile(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc, int nr, const gemm_desc&,
+                   const gemm_args&, const tile_pos& t) {
+    tile<mr, 1>(kc, a, &b, &c, ldc, nr, t.first);
   }
 
   static void ukr(int mr, std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc,
-                  int nr, const gemm_desc&, const gemm_args&, const tile_pos& t) {
-    switch (mr) {
-      case 6: return tile<6>(kc, a, b, c, ldc, nr, t.first);
-      case 5: return tile<5>(kc, a, b, c, ldc, nr, t.first);
-      case 4: return tile<4>(kc, a, b, c, ldc, nr, t.first);
-      case 3: return tile<3>(kc, a, b, c, ldc, nr, t.first);
-      case 2: return tile<2>(kc, a, b, c, ldc, nr, t.first);
-      default: return tile<1>(kc, a, b, c, ldc, nr, t.first);
-    }
+                  int nr, const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
+    INFERMARK_MR_SWITCH(kc, a, b, c, ldc, nr, d, args, t)
+  }
+  static void ukr_streams(int mr, std::int64_t kc, const float* a, const float* const* b, float* const* c, std::int64_t ldc,
+                          const gemm_desc&, const gemm_args&, const tile_pos& t, const std::int64_t*) {
+    if (mr == 1) return tile<1, decode_streams(1)>(kc, a, b, c, ldc, NR, t.first);
+    return tile<2, decode_streams(2)>(kc, a, b, c, ldc, NR, t.first);
   }
 };
 

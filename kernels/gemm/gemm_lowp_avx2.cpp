@@ -1,6 +1,6 @@
 // bf16 / int8 / fp8 GEMM microkernels for AVX2+FMA, 6 rows x 16 columns like the fp32 kernel. AVX2
 // has no bf16/fp8 arithmetic: weights are widened to fp32 in registers (bf16: a shift and a mask; e4m3: a
-// sign extension, a shift and a mask, see fp8x8_framed) and the source rows are converted to fp32 once
+// sign extension, two shifts and two masks per 16, see fp8x16_framed_split) and the source rows are converted to fp32 once
 // when packed. int8 sign-extends k pairs to 16 bits and uses vpmaddwd (exact: |pair sum| <= 2 * 128 *
 // 128), int32 accumulation; partial sums live in dst between k blocks and the last block applies the
 // scales.
@@ -19,7 +19,8 @@ inline __m256i lane_mask(int nr) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Decode tiles (tile_pos::streamed) read each weight panel once, straight from memory, and ask for the
+// One-panel decode tiles (tile_pos::streamed: three or more rows, or a leftover panel beside the
+// lockstep ones, see decode_streams) read each weight panel once, straight from memory, and ask for the
 // bytes kStreamAhead past those they are about to read into L2 first: the hardware prefetchers alone
 // left the DRAM read idle while the core converted (measured: see README).
 inline constexpr std::int64_t kStreamAhead = 4096;
@@ -51,15 +52,22 @@ inline void bf16_natural(__m256& s0, __m256& s1) {
   s0 = _mm256_permute2f128_ps(lo, hi, 0x20);
   s1 = _mm256_permute2f128_ps(lo, hi, 0x31);
 }
-// 8 e4m3 bytes -> 8 floats of value x 2^-120: sign-extended to 32 bits and shifted left by 20, a code
-// has its sign in bit 31 (and 27-30) and its 7 exponent+mantissa bits in fp32's bits 20-26; the mask
-// keeps those. Exact for every non-NaN code: a normal code lands on a normal fp32 (exponent field 1-15),
-// a subnormal one (m x 2^-9) on the fp32 denormal m x 2^-129. No multiply restores the bias: the source
-// is packed x 2^119 (kFp8SrcFrame) and the scale doubles the sums (kFp8SumFrame), so every product
-// src x wei / 2 is formed exactly and normal (>= 2^-19) and the sums are those of the unscaled values.
-inline __m256 fp8x8_framed(const fp8_t* p) {
-  const __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(x, 20), _mm256_set1_epi32(static_cast<int>(0x87f00000u))));
+// 16 e4m3 bytes (one k step of a panel) -> floats of value x 2^-120, the even columns in w0 and the odd
+// ones in w1 (the order bf16x16_to_f32_split has). Sign-extended to 16 bits, a code has its sign in bits
+// 7-15 and its 7 exponent+mantissa bits in 0-6. Shifted left by 20 (32-bit lanes: the even column's
+// word) or by 4 (16-bit lanes: the odd column's, the high word), the sign lands in bit 31 (and 27-30)
+// and the 7 bits in fp32's bits 20-26; the mask keeps those. One widening and two shifts per 16 weights,
+// where sign-extending each half to 32 bits took two and two (hot m1n2048k1024, one core: 15.5 -> 18.2
+// GB/s, best of 31). Exact for every non-NaN code: a normal code lands on a normal fp32 (exponent field
+// 1-15), a subnormal one (m x 2^-9) on the fp32 denormal m x 2^-129. No multiply restores the bias: the
+// source is packed x 2^119 (kFp8SrcFrame) and the scale doubles the sums (kFp8SumFrame), so every
+// product src x wei / 2 is formed exactly and normal (>= 2^-19) and the sums are those of the unscaled
+// values.
+inline void fp8x16_framed_split(const fp8_t* p, __m256& w0, __m256& w1) {
+  const __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i m = _mm256_set1_epi32(static_cast<int>(0x87f00000u));
+  w0 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(y, 20), m));
+  w1 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi16(y, 4), m));
 }
 constexpr float kFp8SrcFrame = 0x1p119f, kFp8SumFrame = 2.0f;
 static_assert(fp8_to_f32_fast(0x7e) * kFp8SrcFrame == 0x1.cp127f, "the largest source code stays finite");
@@ -88,7 +96,7 @@ struct widen_avx2 {
     for (std::int64_t p = 0; p < kc; ++p) {
       __m256 w0, w1;
       widen(b + p * NR, w0, w1);
-      if constexpr (DT == dtype::bf16) bf16_natural(w0, w1);
+      bf16_natural(w0, w1);
       _mm256_storeu_ps(out + p * NR, w0);
       _mm256_storeu_ps(out + p * NR + 8, w1);
     }
@@ -108,17 +116,18 @@ struct widen_avx2 {
   // the odd columns (bf16, put back in order per k block by bf16_natural).
   static void widen(const b_t* p, __m256& w0, __m256& w1) {
     if constexpr (DT == dtype::bf16) bf16x16_to_f32_split(p, w0, w1);
-    else w0 = fp8x8_framed(p), w1 = fp8x8_framed(p + 8);
+    else fp8x16_framed_split(p, w0, w1);
   }
   // A micro-panel convert_b widened (column order; fp8 in the same 2^-120 frame).
   static void widen(const float* p, __m256& w0, __m256& w1) { w0 = _mm256_loadu_ps(p), w1 = _mm256_loadu_ps(p + 8); }
 
-  // Independent partial sums per row: with one or two rows, 2 x mr accumulator chains would leave the
-  // FMA latency exposed (4 cycles per k step, ~4 bytes of fp8 weights per cycle: less than one core's
-  // share of the DRAM read), so k steps rotate over `na` sets, added up at the end (a fixed order, the
-  // same for every thread count).
-  template <int mr>
-  static constexpr int na = mr == 1 ? 4 : mr == 2 ? 2 : 1;
+  // Decode with one row tile of one or two rows reads decode_streams(mr) weight panels in lockstep
+  // (the driver's decode loop, ukr_streams): one sequential stream per core kept too few lines in
+  // flight to reach the read bandwidth (a plain read on the Zen 3 VM: one stream per core 0.70-0.75 of
+  // the probe's four, two 0.85-0.97). The panels also give the FMA chains their independence: every
+  // panel has one accumulator pair per row whatever S is, so a panel sums in the same order alone
+  // (a leftover panel, S = 1) as beside others.
+  static constexpr int decode_streams(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
 
   // One or two rows (decode): a call covers 16 k blocks (the driver's decode loop, one row tile), each
   // block's sum scaled (fp8) or added (bf16) into the tile's totals in registers, so dst is read and
@@ -127,77 +136,90 @@ struct widen_avx2 {
   static constexpr std::int64_t kMultiBlockRows = 2;
   static std::int64_t decode_kc(const gemm_desc& d) { return d.m <= kMultiBlockRows ? 16 * KC : KC; }
 
+  // S weight panels at b[s] (all NR wide when S > 1), their dst columns at c[s] and first column j0[s].
   // kc spans whole k blocks of KC (decode_kc) or one; the source of block j is at a + j *
   // a_panel_elems(KC) (the driver packs the source per KC block; a multi-block call has one row tile).
   // The totals start from dst (or zero) and take each block's sum by one fused multiply-add, so a
   // single-block call rounds exactly as a store of sum x scale + dst.
   // b: packed weights (widened here) or a convert_b micro-panel.
-  template <int mr, class B>
-  static void tile(std::int64_t kc, const float* a, const B* b, float* c, std::int64_t ldc, int nr,
-                   const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
-    constexpr int sets = na<mr>;
+  // prefetch: a streamed one-panel call (tile_pos::streamed, S = 1); several panels in lockstep keep
+  // enough lines in flight without (hot m1n2048k2048 fp8, 2 threads: 19 GB/s with the prefetches, 28.8
+  // without).
+  template <int mr, int S, bool prefetch, class B>
+  static void tile(std::int64_t kc, const float* a, const B* const* b, float* const* c, std::int64_t ldc, int nr,
+                   const gemm_desc& d, const gemm_args& args, const tile_pos& t, const std::int64_t* j0) {
     // (the lane masks are made again for the store: kept live across the loop they cost two registers)
-    __m256 tot[mr][2];
-    for (int i = 0; i < mr; ++i) {
-      tot[i][0] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc, lane_mask(nr < 8 ? nr : 8));
-      tot[i][1] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc + 8, lane_mask(nr > 8 ? nr - 8 : 0));
-    }
+    __m256 tot[S][mr][2];
+    for (int s = 0; s < S; ++s)
+      for (int i = 0; i < mr; ++i) {
+        tot[s][i][0] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c[s] + i * ldc, lane_mask(nr < 8 ? nr : 8));
+        tot[s][i][1] = t.first ? _mm256_setzero_ps() : _mm256_maskload_ps(c[s] + i * ldc + 8, lane_mask(nr > 8 ? nr - 8 : 0));
+      }
     const std::int64_t kb = ceil_div(d.k, gemm_fp8_block);
     for (std::int64_t b0 = 0; b0 < kc; b0 += KC) {
       const std::int64_t bk = std::min(KC, kc - b0);
       const float* ab = a + (b0 / KC) * a_panel_elems(KC);
-      __m256 acc[sets][mr][2];
-      for (int u = 0; u < sets; ++u)
-        for (int i = 0; i < mr; ++i) acc[u][i][0] = acc[u][i][1] = _mm256_setzero_ps();
-      // k step p into set U. The set is a template argument (integer_sequence below): indexed by a loop
-      // variable, GCC kept the sets in memory and stored them on every step.
-      const auto step = [&]<int U>(std::integral_constant<int, U>, std::int64_t p) __attribute__((always_inline)) {
-        __m256 w0, w1;
-        widen(b + p * NR, w0, w1);
+      __m256 acc[S][mr][2];
+      for (int s = 0; s < S; ++s)
+        for (int i = 0; i < mr; ++i) acc[s][i][0] = acc[s][i][1] = _mm256_setzero_ps();
+      const auto step = [&](std::int64_t p) __attribute__((always_inline)) {
+        // Source broadcasts: per row as used with one panel (six rows leave no register for more);
+        // shared by the panels with several (one or two rows).
+        const auto src = [&](int i) __attribute__((always_inline)) { return _mm256_broadcast_ss(ab + (p - b0) * mr + i); };
+        __m256 av[S > 1 ? mr : 1];
+        if constexpr (S > 1)
+          for (int i = 0; i < mr; ++i) av[i] = src(i);  // [p][mr] (pack_rows_f32)
+#pragma GCC unroll 4
+        for (int s = 0; s < S; ++s) {
+          if constexpr (prefetch) stream_prefetch<NR * std::int64_t{sizeof(B)}>(b[s] + p * NR);
+          __m256 w0, w1;
+          widen(b[s] + p * NR, w0, w1);
 #pragma GCC unroll 8
+          for (int i = 0; i < mr; ++i) {
+            const __m256 ai = S > 1 ? av[i] : src(i);
+            acc[s][i][0] = _mm256_fmadd_ps(ai, w0, acc[s][i][0]);
+            acc[s][i][1] = _mm256_fmadd_ps(ai, w1, acc[s][i][1]);
+          }
+        }
+      };
+#pragma GCC unroll 2
+      for (std::int64_t p = b0; p < b0 + bk; ++p) step(p);
+      for (int s = 0; s < S; ++s) {
+        if constexpr (!std::is_same_v<B, float>)
+          for (int i = 0; i < mr; ++i) bf16_natural(acc[s][i][0], acc[s][i][1]);
         for (int i = 0; i < mr; ++i) {
-          const __m256 av = _mm256_broadcast_ss(ab + (p - b0) * mr + i);  // [p][mr] (pack_rows_f32)
-          acc[U][i][0] = _mm256_fmadd_ps(av, w0, acc[U][i][0]);
-          acc[U][i][1] = _mm256_fmadd_ps(av, w1, acc[U][i][1]);
+          __m256 sc = _mm256_set1_ps(1.0f);
+          if constexpr (DT == dtype::fp8) {
+            const std::int64_t blk = (t.p0 + b0) / gemm_fp8_block;  // NR divides the block
+            sc = _mm256_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * args.wei_scale[(j0[s] / gemm_fp8_block) * kb + blk] *
+                                kFp8SumFrame);
+          }
+          for (int h = 0; h < 2; ++h) tot[s][i][h] = _mm256_fmadd_ps(acc[s][i][h], sc, tot[s][i][h]);
         }
-      };
-      std::int64_t p = b0;
-      // The prefetches are compiled in or out (`streamed`), not tested per step.
-      const auto run = [&]<bool streamed, int... U>(std::bool_constant<streamed>, std::integer_sequence<int, U...>)
-                           __attribute__((always_inline)) {
-        for (; p + sets <= b0 + bk; p += sets) {
-          if constexpr (streamed) stream_prefetch<sets * NR * std::int64_t{sizeof(B)}>(b + p * NR);
-          (step(std::integral_constant<int, U>{}, p + U), ...);
-        }
-        for (; p < b0 + bk; ++p) step(std::integral_constant<int, 0>{}, p);
-#pragma GCC unroll 8
-        for (int i = 0; i < mr; ++i)
-          for (int h = 0; h < 2; ++h) ((acc[0][i][h] = U == 0 ? acc[0][i][h] : _mm256_add_ps(acc[0][i][h], acc[U][i][h])), ...);
-      };
-      if (t.streamed) run(std::true_type{}, std::make_integer_sequence<int, sets>{});
-      else run(std::false_type{}, std::make_integer_sequence<int, sets>{});
-      if constexpr (std::is_same_v<B, bf16_t>)
-        for (int i = 0; i < mr; ++i) bf16_natural(acc[0][i][0], acc[0][i][1]);
-      for (int i = 0; i < mr; ++i) {
-        __m256 s = _mm256_set1_ps(1.0f);
-        if constexpr (DT == dtype::fp8) {
-          const std::int64_t blk = (t.p0 + b0) / gemm_fp8_block;  // NR divides the block
-          s = _mm256_set1_ps(args.src_scale[(t.i0 + i) * kb + blk] * args.wei_scale[(t.j0 / gemm_fp8_block) * kb + blk] *
-                             kFp8SumFrame);
-        }
-        for (int h = 0; h < 2; ++h) tot[i][h] = _mm256_fmadd_ps(acc[0][i][h], s, tot[i][h]);
       }
     }
     const __m256i k0 = lane_mask(nr < 8 ? nr : 8), k1 = lane_mask(nr > 8 ? nr - 8 : 0);
-    for (int i = 0; i < mr; ++i) {
-      _mm256_maskstore_ps(c + i * ldc, k0, tot[i][0]);
-      _mm256_maskstore_ps(c + i * ldc + 8, k1, tot[i][1]);
-    }
+    for (int s = 0; s < S; ++s)
+      for (int i = 0; i < mr; ++i) {
+        _mm256_maskstore_ps(c[s] + i * ldc, k0, tot[s][i][0]);
+        _mm256_maskstore_ps(c[s] + i * ldc + 8, k1, tot[s][i][1]);
+      }
+  }
+  template <int mr, class B>
+  static void tile(std::int64_t kc, const float* a, const B* b, float* c, std::int64_t ldc, int nr,
+                   const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
+    if (t.streamed) tile<mr, 1, true>(kc, a, &b, &c, ldc, nr, d, args, t, &t.j0);
+    else tile<mr, 1, false>(kc, a, &b, &c, ldc, nr, d, args, t, &t.j0);
   }
   template <class B>
   static void ukr(int mr, std::int64_t kc, const float* a, const B* b, float* c, std::int64_t ldc, int nr,
                   const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
     INFERMARK_MR_SWITCH(kc, a, b, c, ldc, nr, d, args, t)
+  }
+  static void ukr_streams(int mr, std::int64_t kc, const float* a, const b_t* const* b, float* const* c, std::int64_t ldc,
+                          const gemm_desc& d, const gemm_args& args, const tile_pos& t, const std::int64_t* j0) {
+    if (mr == 1) return tile<1, decode_streams(1), false>(kc, a, b, c, ldc, NR, d, args, t, j0);
+    return tile<2, decode_streams(2), false>(kc, a, b, c, ldc, NR, d, args, t, j0);
   }
 };
 
@@ -232,50 +254,72 @@ struct int8_avx2 {
     return static_cast<const std::int8_t*>(packed) + lowp_offset(d, NR, 2, jp, p0);
   }
 
-  template <int mr>
-  static void tile(std::int64_t kc, const std::int32_t* a, const std::int8_t* b, float* c, std::int64_t ldc,
-                   int nr, const gemm_desc&, const gemm_args& args, const tile_pos& t) {
-    __m256i acc0[mr], acc1[mr];
-    for (int i = 0; i < mr; ++i) acc0[i] = acc1[i] = _mm256_setzero_si256();
+  // Decode: panels in lockstep as widen_avx2::decode_streams (one accumulator pair per row and panel).
+  static constexpr int decode_streams(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
+
+  // S panels at b[s] (all NR wide when S > 1), dst columns at c[s], first column j0[s].
+  template <int mr, int S, bool prefetch>
+  static void tile(std::int64_t kc, const std::int32_t* a, const std::int8_t* const* b, float* const* c, std::int64_t ldc,
+                   int nr, const gemm_args& args, const tile_pos& t, const std::int64_t* j0) {
+    __m256i acc[S][mr][2];
+    for (int s = 0; s < S; ++s)
+      for (int i = 0; i < mr; ++i) acc[s][i][0] = acc[s][i][1] = _mm256_setzero_si256();
     const std::int64_t pairs = ceil_div(kc, 2);
 #pragma GCC unroll 2
     for (std::int64_t q = 0; q < pairs; ++q) {
-      if (t.streamed) stream_prefetch<2 * NR>(b);
-      // 32 bytes = 16 columns x (k, k+1): columns 0-7 then 8-15, widened to int16 pairs.
-      const __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
-      const __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
+      __m256i av[S > 1 ? mr : 1];
+      if constexpr (S > 1)
+        for (int i = 0; i < mr; ++i) av[i] = _mm256_set1_epi32(a[q * mr + i]);
+#pragma GCC unroll 4
+      for (int s = 0; s < S; ++s) {
+        const std::int8_t* bq = b[s] + q * 2 * NR;
+        if constexpr (prefetch) stream_prefetch<2 * NR>(bq);
+        // 32 bytes = 16 columns x (k, k+1): columns 0-7 then 8-15, widened to int16 pairs.
+        const __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bq)));
+        const __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bq + 16)));
 #pragma GCC unroll 8
-      for (int i = 0; i < mr; ++i) {
-        const __m256i av = _mm256_set1_epi32(a[i]);
-        acc0[i] = _mm256_add_epi32(acc0[i], _mm256_madd_epi16(av, b0));
-        acc1[i] = _mm256_add_epi32(acc1[i], _mm256_madd_epi16(av, b1));
+        for (int i = 0; i < mr; ++i) {
+          const __m256i ai = S > 1 ? av[i] : _mm256_set1_epi32(a[q * mr + i]);
+          acc[s][i][0] = _mm256_add_epi32(acc[s][i][0], _mm256_madd_epi16(ai, b0));
+          acc[s][i][1] = _mm256_add_epi32(acc[s][i][1], _mm256_madd_epi16(ai, b1));
+        }
       }
-      a += mr;
-      b += 2 * NR;
     }
     const __m256i k0 = lane_mask(nr < 8 ? nr : 8), k1 = lane_mask(nr > 8 ? nr - 8 : 0);
-    for (int i = 0; i < mr; ++i) {
-      float* ci = c + i * ldc;
-      __m256i s0 = acc0[i], s1 = acc1[i];
-      if (!t.first) {
-        s0 = _mm256_add_epi32(s0, _mm256_maskload_epi32(reinterpret_cast<const int*>(ci), k0));
-        s1 = _mm256_add_epi32(s1, _mm256_maskload_epi32(reinterpret_cast<const int*>(ci + 8), k1));
+    for (int s = 0; s < S; ++s)
+      for (int i = 0; i < mr; ++i) {
+        float* ci = c[s] + i * ldc;
+        __m256i s0 = acc[s][i][0], s1 = acc[s][i][1];
+        if (!t.first) {
+          s0 = _mm256_add_epi32(s0, _mm256_maskload_epi32(reinterpret_cast<const int*>(ci), k0));
+          s1 = _mm256_add_epi32(s1, _mm256_maskload_epi32(reinterpret_cast<const int*>(ci + 8), k1));
+        }
+        if (t.last) {
+          const __m256 ss = _mm256_set1_ps(args.src_scale[t.i0 + i]);
+          const __m256 w0 = _mm256_maskload_ps(args.wei_scale + j0[s], k0);
+          const __m256 w1 = _mm256_maskload_ps(args.wei_scale + j0[s] + 8, k1);
+          _mm256_maskstore_ps(ci, k0, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s0), ss), w0));
+          _mm256_maskstore_ps(ci + 8, k1, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s1), ss), w1));
+        } else {
+          _mm256_maskstore_epi32(reinterpret_cast<int*>(ci), k0, s0);
+          _mm256_maskstore_epi32(reinterpret_cast<int*>(ci + 8), k1, s1);
+        }
       }
-      if (t.last) {
-        const __m256 ss = _mm256_set1_ps(args.src_scale[t.i0 + i]);
-        const __m256 w0 = _mm256_maskload_ps(args.wei_scale + t.j0, k0);
-        const __m256 w1 = _mm256_maskload_ps(args.wei_scale + t.j0 + 8, k1);
-        _mm256_maskstore_ps(ci, k0, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s0), ss), w0));
-        _mm256_maskstore_ps(ci + 8, k1, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s1), ss), w1));
-      } else {
-        _mm256_maskstore_epi32(reinterpret_cast<int*>(ci), k0, s0);
-        _mm256_maskstore_epi32(reinterpret_cast<int*>(ci + 8), k1, s1);
-      }
-    }
+  }
+  template <int mr>
+  static void tile(std::int64_t kc, const std::int32_t* a, const std::int8_t* b, float* c, std::int64_t ldc, int nr,
+                   const gemm_desc&, const gemm_args& args, const tile_pos& t) {
+    if (t.streamed) tile<mr, 1, true>(kc, a, &b, &c, ldc, nr, args, t, &t.j0);
+    else tile<mr, 1, false>(kc, a, &b, &c, ldc, nr, args, t, &t.j0);
   }
   static void ukr(int mr, std::int64_t kc, const std::int32_t* a, const std::int8_t* b, float* c,
                   std::int64_t ldc, int nr, const gemm_desc& d, const gemm_args& args, const tile_pos& t) {
     INFERMARK_MR_SWITCH(kc, a, b, c, ldc, nr, d, args, t)
+  }
+  static void ukr_streams(int mr, std::int64_t kc, const std::int32_t* a, const std::int8_t* const* b, float* const* c,
+                          std::int64_t ldc, const gemm_desc&, const gemm_args& args, const tile_pos& t, const std::int64_t* j0) {
+    if (mr == 1) return tile<1, decode_streams(1), false>(kc, a, b, c, ldc, NR, args, t, j0);
+    return tile<2, decode_streams(2), false>(kc, a, b, c, ldc, NR, args, t, j0);
   }
 };
 

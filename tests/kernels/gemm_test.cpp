@@ -150,8 +150,10 @@ std::vector<shape> shapes() {
                           // whole 32 x 64 tiles (AMX: accumulated in dst over k blocks) beside partial ones
                           {40, 130, 4200},
                           // 1-2 rows over several multi-block decode calls (16 k blocks per call: 2048 k
-                          // for fp8, 4096 for bf16 on AVX2) and a short last one, accumulated through dst
-                          {1, 33, 4500}, {2, 24, 8300}};
+                          // for fp8, 4096 for bf16 on AVX2) and a short last one, accumulated through dst;
+                          // with enough whole 16-wide panels per worker for the decode loop's lockstep
+                          // streams (AVX2: 4 panels at one row, 2 at two) beside leftover and part panels
+                          {1, 33, 4500}, {2, 24, 8300}, {1, 130, 4500}, {2, 70, 8300}};
   std::mt19937_64 rng(2024);
   for (int i = 0; i < 6; ++i)
     s.push_back({std::uniform_int_distribution<std::int64_t>(1, 40)(rng),
