@@ -258,38 +258,47 @@ TEST(Gemm, Fp8EveryCodeIsExactInWeightsAndSource) {
   // Every non-NaN e4m3 code (subnormals, zeros of both signs, the largest) times 1.0, as a weight and as
   // a source value, through each fp8 implementation this CPU runs: the conversions must be exact. As
   // weights for 1 row (decode, one row tile: weights converted inside the tile), 8 rows (decode, two
-  // row tiles) and 13 rows (blocked: weights converted once per row block into the workspace).
+  // row tiles) and 13 rows (blocked: weights converted once per row block into the workspace). As the
+  // source, all codes along k of 1, 2 and 3 rows (each row rotated by one more code) against identity
+  // weights, so the source packing converts them in its vector loops (one row, two interleaved, more)
+  // and in its scalar tail.
   std::vector<fp8_t> codes;
   for (int c = 0; c < 256; ++c)
     if ((c & 0x7f) != 0x7f) codes.push_back(static_cast<fp8_t>(c));
   const auto n = static_cast<std::int64_t>(codes.size());
+  const auto code = [&](std::int64_t i) { return codes[static_cast<std::size_t>(i % n)]; };
   const fp8_t one = f32_to_fp8_e4m3(1.0f);
   for (const auto& impl : gemm_impls()) {
-    const gemm_desc sd{n, 1, 2, dtype::fp8};
-    if (impl.check(sd)) continue;
-    for (std::int64_t weight_rows : {1, 8, 13, 0}) {  // 0: the codes in the source instead
-      const bool in_weights = weight_rows > 0;
-      const gemm_desc d = in_weights ? gemm_desc{weight_rows, n, 2, dtype::fp8} : sd;
-      std::vector<fp8_t> src(static_cast<std::size_t>(d.m * 2), 0), wei(static_cast<std::size_t>(d.n * 2), 0);
-      for (std::int64_t i = 0; i < n; ++i) (in_weights ? wei : src)[static_cast<std::size_t>(2 * i)] = codes[static_cast<std::size_t>(i)];
-      if (in_weights)
-        for (std::int64_t r = 0; r < d.m; ++r) src[static_cast<std::size_t>(2 * r)] = one;
-      else
-        wei[0] = one;
-      std::vector<float> src_scale(static_cast<std::size_t>(d.m), 1.0f), wei_scale(static_cast<std::size_t>((d.n + 127) / 128), 1.0f);
+    if (impl.check(gemm_desc{1, n, n, dtype::fp8})) continue;
+    for (std::int64_t rows : {1, 8, 13, -1, -2, -3}) {  // negative: that many rows of codes in the source
+      const bool in_weights = rows > 0;
+      const gemm_desc d = in_weights ? gemm_desc{rows, n, 2, dtype::fp8} : gemm_desc{-rows, n, n, dtype::fp8};
+      std::vector<fp8_t> src(static_cast<std::size_t>(d.m * d.k), 0), wei(static_cast<std::size_t>(d.n * d.k), 0);
+      for (std::int64_t r = 0; r < d.m; ++r)
+        for (std::int64_t i = 0; i < n; ++i) {
+          if (in_weights) {
+            wei[static_cast<std::size_t>(i * d.k)] = code(i);
+            src[static_cast<std::size_t>(r * d.k)] = one;
+          } else {
+            src[static_cast<std::size_t>(r * d.k + i)] = code(i + r);
+            wei[static_cast<std::size_t>(i * d.k + i)] = one;
+          }
+        }
+      const std::int64_t kb = (d.k + 127) / 128;
+      std::vector<float> src_scale(static_cast<std::size_t>(d.m * kb), 1.0f), wei_scale(static_cast<std::size_t>((d.n + 127) / 128 * kb), 1.0f);
       std::vector<std::uint8_t> packed(impl.packed_bytes(d));
       impl.pack(d, wei.data(), packed.data());
       host_vector<std::byte> ws(impl.workspace_bytes(d, 1));
       std::vector<float> dst(static_cast<std::size_t>(d.m * d.n), kNaN);
       impl.execute(d, gemm_args{src.data(), packed.data(), dst.data(), src_scale.data(), wei_scale.data(),
                                 ws.empty() ? nullptr : ws.data()}, 0, 1);
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float want = fp8_e4m3_to_f32(codes[static_cast<std::size_t>(i)]);
-        for (std::int64_t r = 0; r < (in_weights ? d.m : 1); ++r)
-          EXPECT_EQ(dst[static_cast<std::size_t>(r * d.n + i)], want)
-              << impl.name << (in_weights ? " weight" : " source") << " code 0x" << std::hex << int(codes[static_cast<std::size_t>(i)])
-              << std::dec << " row " << r << " of " << d.m;
-      }
+      for (std::int64_t r = 0; r < d.m; ++r)
+        for (std::int64_t i = 0; i < n; ++i) {
+          const fp8_t c = in_weights ? code(i) : code(i + r);
+          EXPECT_EQ(dst[static_cast<std::size_t>(r * d.n + i)], fp8_e4m3_to_f32(c))
+              << impl.name << (in_weights ? " weight" : " source") << " code 0x" << std::hex << int(c) << std::dec << " row "
+              << r << " of " << d.m;
+        }
     }
   }
 }
