@@ -70,6 +70,11 @@ inline void fp8x16_framed_split(const fp8_t* p, __m256& w0, __m256& w1) {
   w0 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(y, 20), m));
   w1 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi16(y, 4), m));
 }
+// 8 e4m3 codes -> 8 floats in the same frame (fp8x16_framed_split) and in column order (sign-extended to 32 bits).
+inline __m256 fp8x8_framed(const fp8_t* p) {
+  const __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(x, 20), _mm256_set1_epi32(static_cast<int>(0x87f00000u))));
+}
 constexpr float kFp8SrcFrame = 0x1p119f, kFp8SumFrame = 2.0f;
 static_assert(fp8_to_f32_fast(0x7e) * kFp8SrcFrame == 0x1.cp127f, "the largest source code stays finite");
 
@@ -80,9 +85,7 @@ inline __m256 bf16x8_to_f32(const bf16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
 }
 inline __m256 fp8x8_to_src_frame(const fp8_t* p) {
-  const __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-  const __m256 framed = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(x, 20), _mm256_set1_epi32(static_cast<int>(0x87f00000u))));
-  return _mm256_mul_ps(_mm256_mul_ps(framed, _mm256_set1_ps(0x1p120f)), _mm256_set1_ps(kFp8SrcFrame));
+  return _mm256_mul_ps(_mm256_mul_ps(fp8x8_framed(p), _mm256_set1_ps(0x1p120f)), _mm256_set1_ps(kFp8SrcFrame));
 }
 
 // pack_rows_f32 (same layout) converting 8 k at a time with cvt8, the tail with cvt. The decode loop
@@ -139,13 +142,11 @@ struct widen_avx2 {
   static constexpr bool converts_b = DT == dtype::fp8;
   static constexpr std::int64_t direct_tiles = 2;
   static std::int64_t b_scratch_bytes(std::int64_t kc) { return kc * NR * 4; }
+  // (column order straight away: 8 codes at a time, no even/odd split to undo per k step)
   static void convert_b(const b_t* b, std::int64_t kc, float* out) {
     for (std::int64_t p = 0; p < kc; ++p) {
-      __m256 w0, w1;
-      widen(b + p * NR, w0, w1);
-      bf16_natural(w0, w1);
-      _mm256_storeu_ps(out + p * NR, w0);
-      _mm256_storeu_ps(out + p * NR + 8, w1);
+      _mm256_storeu_ps(out + p * NR, fp8x8_framed(b + p * NR));
+      _mm256_storeu_ps(out + p * NR + 8, fp8x8_framed(b + p * NR + 8));
     }
   }
   static float cvt(b_t v) {
