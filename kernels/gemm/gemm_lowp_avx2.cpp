@@ -291,9 +291,26 @@ struct int8_avx2 {
     for (std::int64_t ir = 0; ir < mc; ir += MR) {
       const std::int64_t mr = std::min(MR, mc - ir);
       std::int32_t* out = buf + (ir / MR) * MR * pairs;  // [q][mr], dense as pack_rows_f32's panels
+      // One or two rows (decode, packed on every call): 8 pairs at a time, the sign-extended int16 of 16
+      // consecutive codes being 8 pairs already; two rows interleaved as pack_rows_f32_avx2 does.
+      std::int64_t q0 = 0;
+      const std::int8_t* r0 = src + (i0 + ir) * d.k + p0;
+      const auto pairs8 = [](const std::int8_t* p) {
+        return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      };
+      if (mr == 1) {
+        for (; 2 * q0 + 16 <= kc; q0 += 8) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + q0), pairs8(r0 + 2 * q0));
+      } else if (mr == 2) {
+        for (; 2 * q0 + 16 <= kc; q0 += 8) {
+          const __m256i v0 = pairs8(r0 + 2 * q0), v1 = pairs8(r0 + d.k + 2 * q0);
+          const __m256i lo = _mm256_unpacklo_epi32(v0, v1), hi = _mm256_unpackhi_epi32(v0, v1);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * q0), _mm256_permute2x128_si256(lo, hi, 0x20));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * q0 + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+      }
       for (std::int64_t i = 0; i < mr; ++i) {
         const std::int8_t* row = src + (i0 + ir + i) * d.k + p0;
-        for (std::int64_t q = 0; q < pairs; ++q) {
+        for (std::int64_t q = q0; q < pairs; ++q) {
           const std::int16_t lo = row[2 * q];
           const std::int16_t hi = 2 * q + 1 < kc ? row[2 * q + 1] : 0;
           out[q * mr + i] = static_cast<std::int32_t>(static_cast<std::uint16_t>(lo) |
