@@ -1,9 +1,9 @@
 // bf16 / int8 / fp8 GEMM microkernels for AVX2+FMA, 6 rows x 16 columns like the fp32 kernel. AVX2
 // has no bf16/fp8 arithmetic: weights are widened to fp32 in registers (bf16: a shift and a mask; e4m3: a
-// sign extension, two shifts and two masks per 16, see fp8x16_framed_split) and the source rows are converted to fp32 once
-// when packed. int8 sign-extends k pairs to 16 bits and uses vpmaddwd (exact: |pair sum| <= 2 * 128 *
-// 128), int32 accumulation; partial sums live in dst between k blocks and the last block applies the
-// scales.
+// sign extension, two shifts and two masks per 16 weights, see fp8x16_framed_split) and the source rows
+// are converted to fp32 once when packed. int8 sign-extends k pairs to 16 bits and uses vpmaddwd
+// (exact: |pair sum| <= 2 * 128 * 128), int32 accumulation; partial sums live in dst between k blocks and
+// the last block applies the scales.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -164,8 +164,8 @@ struct widen_avx2 {
   static const b_t* b_panel(const gemm_desc& d, const void* packed, std::int64_t jp, std::int64_t p0) {
     return static_cast<const b_t*>(packed) + lowp_offset(d, NR, 1, jp, p0);
   }
-  // One k step of the panel (16 columns) -> two vectors: columns 0-7 and 8-15 (fp8), or the even and
-  // the odd columns (bf16, put back in order per k block by bf16_natural).
+  // One k step of the panel (16 columns) -> two vectors: the even and the odd columns (put back in order
+  // per k block by bf16_natural).
   static void widen(const b_t* p, __m256& w0, __m256& w1) {
     if constexpr (DT == dtype::bf16) bf16x16_to_f32_split(p, w0, w1);
     else fp8x16_framed_split(p, w0, w1);
