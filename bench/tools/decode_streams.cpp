@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "bench/tools/tool_args.hpp"
 #include "kernels/gemm/gemm.hpp"
 
 using namespace infermark;
@@ -35,15 +36,7 @@ using namespace infermark;
 namespace {
 
 std::int64_t arg(int argc, char** argv, int i, std::int64_t dflt) {
-  if (argc <= i) return dflt;
-  char* end = nullptr;
-  const long long v = std::strtoll(argv[i], &end, 10);
-  if (*end != '\0' || v <= 0 || v > 65536) {
-    std::fprintf(stderr, "decode_streams: argument %d '%s' is not an integer in 1..65536 (usage: THREADS ROUNDS MIB)\n", i,
-                 argv[i]);
-    std::exit(2);
-  }
-  return v;
+  return tools::positive_arg("decode_streams", "THREADS ROUNDS MIB", argc, argv, i, dflt, 65536);
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/common/dtype.hpp"
+#include "bench/tools/tool_args.hpp"
 #include "kernels/gemm/gemm.hpp"
 
 using namespace infermark;
@@ -27,14 +28,7 @@ using namespace infermark;
 namespace {
 
 std::int64_t arg(int argc, char** argv, int i, std::int64_t dflt) {
-  if (argc <= i) return dflt;
-  char* end = nullptr;
-  const long long v = std::strtoll(argv[i], &end, 10);
-  if (*end != '\0' || v <= 0) {
-    std::fprintf(stderr, "fp8_subnormal_cost: argument %d '%s' is not a positive integer (usage: M N K)\n", i, argv[i]);
-    std::exit(2);
-  }
-  return v;
+  return tools::positive_arg("fp8_subnormal_cost", "M N K", argc, argv, i, dflt);
 }
 
 }  // namespace

@@ -103,6 +103,9 @@ inline std::size_t round64(std::size_t v) { return (v + 63) / 64 * 64; }
 inline constexpr std::int64_t kDecodeTiles = 2;
 // Most weight panels one decode call reads in lockstep (K::decode_streams).
 inline constexpr int kMaxStreams = 4;
+// decode_streams of a kernel with 16 vector registers and two accumulators per row and 16-column panel
+// (the AVX2 ones): one row reads 4 panels (8 accumulators), two rows 2, more rows one.
+constexpr int lockstep_panels_16_regs(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
 
 // The k block of the decode loop: K::decode_kc(d) where a kernel has one and the problem is a single
 // row tile read straight from the packed weights (a longer block for few rows, where each microkernel

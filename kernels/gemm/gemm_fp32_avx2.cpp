@@ -40,7 +40,7 @@ struct fp32_avx2 {
   // (the driver's decode loop, ukr_streams): one sequential stream per core kept too few lines in
   // flight to reach the read bandwidth (see gemm_lowp_avx2.cpp). Each panel has one accumulator pair
   // per row whatever S is, so its sums do not depend on the panels beside it.
-  static constexpr int decode_streams(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
+  static constexpr int decode_streams(int mr) { return lockstep_panels_16_regs(mr); }
 
   // a: the packed micro-panel, [k][mr]. S panels at b[s] (all NR wide when S > 1), dst columns at c[s].
   template <int mr, int S>

@@ -179,7 +179,7 @@ struct widen_avx2 {
   // the probe's four, two 0.85-0.97). The panels also give the FMA chains their independence: every
   // panel has one accumulator pair per row whatever S is, so a panel sums in the same order alone
   // (a leftover panel, S = 1) as beside others.
-  static constexpr int decode_streams(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
+  static constexpr int decode_streams(int mr) { return lockstep_panels_16_regs(mr); }
 
   // One or two rows (decode): a call covers 16 k blocks (the driver's decode loop, one row tile), each
   // block's sum scaled (fp8) or added (bf16) into the tile's totals in registers, so dst is read and
@@ -324,7 +324,7 @@ struct int8_avx2 {
   }
 
   // Decode: panels in lockstep as widen_avx2::decode_streams (one accumulator pair per row and panel).
-  static constexpr int decode_streams(int mr) { return mr == 1 ? 4 : mr == 2 ? 2 : 1; }
+  static constexpr int decode_streams(int mr) { return lockstep_panels_16_regs(mr); }
 
   // S panels at b[s] (all NR wide when S > 1), dst columns at c[s], first column j0[s].
   template <int mr, int S, bool prefetch>
